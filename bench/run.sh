@@ -1,0 +1,380 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# bench/run.sh - run the weft benchmarks and their peer implementations.
+#
+# usage: bench/run.sh [-r RUNS] [-b BENCH] [--table] [-v] BUILD_DIR
+#
+#   -r RUNS    measured runs per binary (default 5); the median is reported
+#   -b BENCH   run only this benchmark (see the table below)
+#   --table    also print a human-readable summary table at the end
+#   -v         also echo every raw result / comment line of every run
+#   BUILD_DIR  build tree: weft benches in BUILD_DIR/bench/<bench>_bench,
+#              peers in BUILD_DIR/bench/peers/<bench>_<impl>
+#
+# Environment: WEFT_BENCH_TIMEOUT  seconds one invocation may run (default 600)
+#
+# Every benchmark binary prints one line per result,
+#     bench=NAME impl=IMPL value=X unit=U [key=val ...]
+# plus optional lines starting with '#'. One invocation is one run. Within a
+# benchmark, the weft binary and each peer are run alternately (round robin),
+# RUNS rounds. Results are grouped by (bench=, impl=, n=) and reported as
+#     bench=NAME impl=IMPL value=MEDIAN unit=U runs=R [other keys, last run]
+# followed, for every peer result, by
+#     bench=NAME impl=weft/PEER value=RATIO unit=ratio [n=N]
+# (weft median / peer median; all units are costs, so < 1 means weft is
+# cheaper). For the benches in SIZED_BENCHES (n= is a problem size, e.g.
+# parked) ratios are per n=: a peer result is compared with the weft result
+# of the same n=, or of the nearest n= (then named in weft_n=); elsewhere n=
+# is an iteration count and the ratio line carries no n=. Every other line
+# this script prints starts with '#', so its output obeys the same contract.
+#
+# A missing peer binary is skipped (toolchain or library not available); a
+# failing peer is reported and dropped. A missing or failing weft binary is an
+# error: the remaining benchmarks still run, and the script exits 1 at the end.
+
+set -u
+
+# ---------------------------------------------------------------------------
+# Benchmark table: one row per job.
+#   BENCH  IMPL  BINARY (relative to BUILD_DIR/bench)  [ARGS...]
+# IMPL "weft" marks the weft binary; every other IMPL is a peer, named as it
+# prints itself in impl=. Rows of a bench run in this order in every round.
+# To add a benchmark, add its rows here (weft first).
+#
+# parked: weft and go are measured at n=100000 and n=1000000. pthread runs at
+# n=10000 only: each parked OS thread pins a 64 KiB stack mapping plus a
+# 16 KiB kernel stack, and 10^5..10^6 threads exceed pid_max/threads-max on
+# ordinary machines. Its ratio is taken against weft's nearest n (100000).
+BENCH_TABLE='
+switch   weft            switch_bench
+switch   boost.context   peers/switch_boost_context
+switch   ucontext        peers/switch_ucontext
+
+yield    weft            yield_bench
+yield    go              peers/yield_go
+yield    boost.fiber     peers/yield_boost_fiber
+
+spawn    weft            spawn_bench
+spawn    go              peers/spawn_go
+spawn    pthread         peers/spawn_pthread
+
+parked   weft            parked_bench            100000
+parked   weft            parked_bench            1000000
+parked   go              peers/parked_go         100000
+parked   go              peers/parked_go         1000000
+parked   pthread         peers/parked_pthread    10000
+'
+# Benchmarks whose n= is a problem size (results compared per n=). For the
+# others n= is just an iteration count and weft is compared with each peer
+# whatever the counts.
+SIZED_BENCHES='parked'
+# ---------------------------------------------------------------------------
+
+PROG=${0##*/}
+
+usage() {
+	cat <<EOF
+usage: $PROG [-r RUNS] [-b BENCH] [--table] [-v] BUILD_DIR
+  -r RUNS    measured runs per binary (default 5); the median is reported
+  -b BENCH   run only this benchmark (one of: ${BENCHES[*]})
+  --table    also print a human-readable summary table at the end
+  -v         also echo every raw line of every run (as '# run=R/RUNS ...')
+  BUILD_DIR  weft benches: BUILD_DIR/bench/<bench>_bench,
+             peers: BUILD_DIR/bench/peers/<bench>_<impl>
+environment: WEFT_BENCH_TIMEOUT  seconds one invocation may run (default 600)
+EOF
+	exit 0
+}
+
+die_usage() {
+	echo "$PROG: $*" >&2
+	echo "usage: $PROG [-r RUNS] [-b BENCH] [--table] [-v] BUILD_DIR" >&2
+	exit 2
+}
+
+# ---- load the table --------------------------------------------------------
+JOB_BENCH=() JOB_IMPL=() JOB_BIN=() JOB_ARGS=()
+BENCHES=()
+while read -r t_bench t_impl t_bin t_args; do
+	[[ -z $t_bench || $t_bench == \#* ]] && continue
+	JOB_BENCH+=("$t_bench") JOB_IMPL+=("$t_impl")
+	JOB_BIN+=("$t_bin") JOB_ARGS+=("$t_args")
+	[[ " ${BENCHES[*]-} " == *" $t_bench "* ]] || BENCHES+=("$t_bench")
+done <<<"$BENCH_TABLE"
+
+# ---- options ---------------------------------------------------------------
+RUNS=5 ONLY='' TABLE=0 VERBOSE=0 BUILD_DIR=''
+while (($# > 0)); do
+	case $1 in
+	-r) (($# >= 2)) || die_usage "-r needs a value"; RUNS=$2; shift 2 ;;
+	-r*) RUNS=${1#-r}; shift ;;
+	-b) (($# >= 2)) || die_usage "-b needs a value"; ONLY=$2; shift 2 ;;
+	-b*) ONLY=${1#-b}; shift ;;
+	--table) TABLE=1; shift ;;
+	-v) VERBOSE=1; shift ;;
+	-h | --help) usage ;;
+	--) shift; break ;;
+	-*) die_usage "unknown option: $1" ;;
+	*) [[ -z $BUILD_DIR ]] || die_usage "more than one BUILD_DIR"; BUILD_DIR=$1; shift ;;
+	esac
+done
+if (($# > 0)); then
+	[[ -z $BUILD_DIR && $# -eq 1 ]] || die_usage "more than one BUILD_DIR"
+	BUILD_DIR=$1
+fi
+[[ -n $BUILD_DIR ]] || die_usage "missing BUILD_DIR"
+[[ -d $BUILD_DIR ]] || die_usage "BUILD_DIR '$BUILD_DIR' is not a directory"
+[[ $RUNS =~ ^[1-9][0-9]*$ ]] || die_usage "RUNS must be a positive integer: '$RUNS'"
+if [[ -n $ONLY && " ${BENCHES[*]} " != *" $ONLY "* ]]; then
+	die_usage "unknown bench '$ONLY' (known: ${BENCHES[*]})"
+fi
+
+TIMEOUT=${WEFT_BENCH_TIMEOUT:-600}
+[[ $TIMEOUT =~ ^[1-9][0-9]*$ ]] || die_usage "WEFT_BENCH_TIMEOUT must be a positive integer"
+# --foreground keeps the benchmark in our process group, so ^C reaches it.
+TIMEOUT_CMD=()
+command -v timeout >/dev/null 2>&1 && TIMEOUT_CMD=(timeout --foreground -k 10 "$TIMEOUT")
+
+# ---- environment line ------------------------------------------------------
+print_env() {
+	local kernel cpu cores nodes d
+	kernel=$(uname -r 2>/dev/null || echo unknown)
+	cpu=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo 2>/dev/null | head -n 1)
+	[[ -n $cpu ]] || cpu=$(uname -m 2>/dev/null || echo unknown)
+	cpu=${cpu//\"/}
+	cores=$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
+	nodes=0
+	for d in /sys/devices/system/node/node[0-9]*; do
+		[[ -d $d ]] && ((nodes++))
+	done
+	((nodes > 0)) || nodes=1
+	printf '# env: kernel=%s cpu="%s" cores=%s nodes=%s date=%s\n' \
+		"$kernel" "$cpu" "$cores" "$nodes" "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+}
+
+# ---- helpers ---------------------------------------------------------------
+# median VALUE... -> median; integers stay integers, otherwise 2 decimals.
+median() {
+	printf '%s\n' "$@" | sort -g | awk '
+		{ v[NR] = $1; if ($1 !~ /^-?[0-9]+$/) frac = 1 }
+		END {
+			m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+			printf(frac ? "%.2f\n" : "%.0f\n", m)
+		}'
+}
+
+# ratio A B -> A/B with 3 decimals, or nothing when B is 0.
+ratio() {
+	awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 != 0) printf("%.3f\n", a / b) }'
+}
+
+# Results of the bench being run, keyed "bench|impl|n" (n empty if absent).
+declare -A VALUES UNIT EXTRA IS_WEFT
+KEYS=()     # keys in first-seen order
+ACCEPTED=0  # result lines accepted by the last parse_output
+FAILED=0    # a weft binary was missing or failed
+SUMMARY=()  # --table rows: bench|n|weft value|weft impl|peer|peer value|unit|ratio|note
+
+# parse_output JOB ROUND OUTPUT: record the result lines of one run.
+parse_output() {
+	local j=$1 round=$2 out=$3 line tok key b i v u n extra
+	local -a toks
+	ACCEPTED=0
+	while IFS= read -r line; do
+		[[ -z ${line//[[:space:]]/} ]] && continue
+		((VERBOSE)) && printf '# run=%s/%s %s\n' "$round" "$RUNS" "$line"
+		[[ $line == \#* ]] && continue
+		if [[ $line != bench=* ]]; then
+			echo "# warn bench=${JOB_BENCH[j]} impl=${JOB_IMPL[j]}: ignoring line: $line"
+			continue
+		fi
+		read -r -a toks <<<"$line"
+		b='' i='' v='' u='' n='' extra=''
+		for tok in "${toks[@]}"; do
+			case $tok in
+			bench=*) b=${tok#bench=} ;;
+			impl=*) i=${tok#impl=} ;;
+			value=*) v=${tok#value=} ;;
+			unit=*) u=${tok#unit=} ;;
+			n=*) n=${tok#n=}; extra+=" $tok" ;;
+			*) extra+=" $tok" ;;
+			esac
+		done
+		if [[ -z $b || -z $i || -z $u ]] ||
+			! [[ $v =~ ^[-+]?[0-9]+(\.[0-9]*)?([eE][-+]?[0-9]+)?$ ]]; then
+			echo "# warn bench=${JOB_BENCH[j]} impl=${JOB_IMPL[j]}: malformed result: $line"
+			continue
+		fi
+		key="$b|$i|$n"
+		if [[ -z ${UNIT[$key]+set} ]]; then
+			KEYS+=("$key")
+			VALUES[$key]=
+		fi
+		VALUES[$key]+=" $v"
+		UNIT[$key]=$u
+		EXTRA[$key]=$extra # keys of the last run win
+		[[ ${JOB_IMPL[j]} == weft ]] && IS_WEFT[$key]=1
+		((ACCEPTED++))
+	done <<<"$out"
+}
+
+# run_bench NAME: RUNS rounds over the bench's binaries, alternating, then
+# report the medians and ratios.
+run_bench() {
+	local name=$1 j round path out rc why
+	local -a jobs=() argv=() skips=()
+	local -A live=()
+
+	VALUES=() UNIT=() EXTRA=() IS_WEFT=() KEYS=()
+
+	for j in "${!JOB_BENCH[@]}"; do
+		[[ ${JOB_BENCH[j]} == "$name" ]] || continue
+		jobs+=("$j")
+		path=$BUILD_DIR/bench/${JOB_BIN[j]}
+		if [[ -f $path && -x $path ]]; then
+			live[$j]=1
+		elif [[ ${JOB_IMPL[j]} == weft ]]; then
+			echo "# error bench=$name impl=weft: $path not built"
+			FAILED=1
+		elif [[ " ${skips[*]-} " != *" ${JOB_IMPL[j]} "* ]]; then
+			skips+=("${JOB_IMPL[j]}")
+			echo "# skip bench=$name impl=${JOB_IMPL[j]}: not built (missing toolchain/library)"
+		fi
+	done
+
+	for ((round = 1; round <= RUNS; round++)); do
+		for j in "${jobs[@]}"; do
+			[[ -n ${live[$j]-} ]] || continue
+			path=$BUILD_DIR/bench/${JOB_BIN[j]}
+			read -r -a argv <<<"${JOB_ARGS[j]}"
+			out=$("${TIMEOUT_CMD[@]}" "$path" "${argv[@]}")
+			rc=$?
+			ACCEPTED=0
+			((rc == 0)) && parse_output "$j" "$round" "$out"
+			((rc == 0 && ACCEPTED > 0)) && continue
+
+			# failed: drop this binary for the remaining rounds
+			unset "live[$j]"
+			why="exit status $rc"
+			((rc == 124 || rc == 137)) && why="timed out after ${TIMEOUT}s (exit status $rc)"
+			((rc == 0)) && why="no result line"
+			if [[ ${JOB_IMPL[j]} == weft ]]; then
+				echo "# error bench=$name impl=weft: ${JOB_BIN[j]}${JOB_ARGS[j]:+ ${JOB_ARGS[j]}}: $why (run $round)"
+				FAILED=1
+			else
+				echo "# fail bench=$name impl=${JOB_IMPL[j]}: ${JOB_BIN[j]}${JOB_ARGS[j]:+ ${JOB_ARGS[j]}}: $why (run $round); dropped"
+			fi
+		done
+	done
+
+	report_bench "$name" "${skips[@]}"
+}
+
+# report_bench NAME [SKIPPED_PEER...]: medians, then weft/peer ratios.
+report_bench() {
+	local name=$1 key b i n runs pk wk best bestd d wn r nkeys tn note
+	local -a vals=() wkeys=() pkeys=() wimpls=()
+	local -A med=() used=()
+	shift
+
+	for key in "${KEYS[@]}"; do
+		IFS='|' read -r b i n <<<"$key"
+		read -r -a vals <<<"${VALUES[$key]}"
+		runs=${#vals[@]}
+		med[$key]=$(median "${vals[@]}")
+		echo "bench=$b impl=$i value=${med[$key]} unit=${UNIT[$key]} runs=$runs${EXTRA[$key]}"
+		if [[ -n ${IS_WEFT[$key]-} ]]; then
+			wkeys+=("$key")
+			[[ " ${wimpls[*]-} " == *" $i "* ]] || wimpls+=("$i")
+		else
+			pkeys+=("$key")
+		fi
+	done
+
+	# Each peer result against each weft impl (normally just "weft") of the
+	# same bench=: the same n= if there is one; otherwise, for a sized bench
+	# the nearest n=, else the first.
+	local sized=0
+	[[ " $SIZED_BENCHES " == *" $name "* ]] && sized=1
+	for pk in "${pkeys[@]}"; do
+		IFS='|' read -r b i n <<<"$pk"
+		local compared=0 wi tn=-
+		((sized)) && tn=${n:--}
+		for wi in "${wimpls[@]}"; do
+			best='' bestd=''
+			for wk in "${wkeys[@]}"; do
+				[[ $wk == "$b|$wi|"* ]] || continue
+				wn=${wk##*|}
+				if [[ $wn == "$n" ]]; then best=$wk; break; fi
+				[[ -z $best ]] && best=$wk
+				((sized)) || continue
+				[[ $wn =~ ^[0-9]+$ && $n =~ ^[0-9]+$ ]] || continue
+				d=$((wn > n ? wn - n : n - wn))
+				if [[ -z $bestd ]] || ((d < bestd)); then best=$wk bestd=$d; fi
+			done
+			[[ -n $best ]] || continue
+			compared=1 used[$best]=1
+			wn=${best##*|}
+			nkeys=''
+			if ((sized)); then
+				[[ -n $n ]] && nkeys=" n=$n"
+				[[ $wn != "$n" ]] && nkeys+=" weft_n=${wn:-none}"
+			fi
+			[[ ${UNIT[$best]} == "${UNIT[$pk]}" ]] ||
+				echo "# warn bench=$b impl=$wi/$i: units differ (${UNIT[$best]} vs ${UNIT[$pk]})"
+			r=$(ratio "${med[$best]}" "${med[$pk]}")
+			if [[ -n $r ]]; then
+				echo "bench=$b impl=$wi/$i value=$r unit=ratio$nkeys"
+			else
+				echo "# warn bench=$b impl=$wi/$i: peer value is 0, no ratio"
+				r=-
+			fi
+			note=''
+			[[ $wn != "$n" ]] && ((sized)) && note="weft n=${wn:-none}"
+			SUMMARY+=("$b|$tn|${med[$best]}|$wi|$i|${med[$pk]}|${UNIT[$pk]}|$r|$note")
+		done
+		((compared)) || SUMMARY+=("$b|$tn|-|-|$i|${med[$pk]}|${UNIT[$pk]}|-")
+	done
+	for wk in "${wkeys[@]}"; do
+		[[ -n ${used[$wk]-} ]] && continue
+		IFS='|' read -r b i n <<<"$wk"
+		tn=-
+		((sized)) && tn=${n:--}
+		SUMMARY+=("$b|$tn|${med[$wk]}|$i|-|-|${UNIT[$wk]}|-")
+	done
+	for i in "$@"; do
+		SUMMARY+=("$name|-|-|-|$i|not built|-|-")
+	done
+}
+
+# table_row BENCH N WEFT_IMPL WEFT PEER PEER_VALUE UNIT RATIO [NOTE]
+table_row() {
+	printf '# %-7s %-8s %-10s %10s  %-14s %10s  %-11s %9s%s\n' "$1" "$2" "$3" \
+		"$4" "$5" "$6" "$7" "$8" "${9:+  ($9)}"
+}
+
+print_table() {
+	local row b n wv wi pi pv u r note
+	echo "#"
+	echo "# summary: median of $RUNS run(s); weft/peer < 1 means weft is cheaper"
+	table_row bench n weft value peer value unit weft/peer
+	table_row ------- -------- ---------- ---------- -------------- ---------- ----------- ---------
+	for row in "${SUMMARY[@]}"; do
+		IFS='|' read -r b n wv wi pi pv u r note <<<"$row"
+		table_row "$b" "$n" "$wi" "$wv" "$pi" "$pv" "$u" "$r" "$note"
+	done
+}
+
+# ---- main ------------------------------------------------------------------
+print_env
+for bench in "${BENCHES[@]}"; do
+	[[ -z $ONLY || $bench == "$ONLY" ]] || continue
+	run_bench "$bench"
+done
+((TABLE)) && print_table
+if ((FAILED)); then
+	echo "# FAILED: a weft benchmark binary is missing or failed" >&2
+	exit 1
+fi
+exit 0

@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: MIT
+/* Sleeping: deadlines are honoured and fibers wake in deadline order. */
+#include <weft.h>
+
+#include "harness.h"
+
+static int woke[16], nwoke;
+
+static void *sleeper(void *arg)
+{
+	long i = (long)arg;
+	uint64_t t0 = weft_now_ns(), want = (16 - i) * 1000000ULL;
+
+	weft_sleep_ns(want);
+	woke[nwoke++] = i;
+	return (void *)(long)(weft_now_ns() - t0 < want);
+}
+
+static void *order(void *arg)
+{
+	uint64_t f[16];
+	long early = 0;
+	void *r;
+
+	(void)arg;
+	for (long i = 0; i < 16; i++)
+		weft_spawn(&f[i], NULL, sleeper, (void *)i);
+	for (int i = 0; i < 16; i++) {
+		weft_join(f[i], &r);
+		early += (long)r;
+	}
+	return (void *)early;
+}
+
+TEST(wake_in_deadline_order_never_early)
+{
+	void *r = (void *)1;
+
+	nwoke = 0;
+	ASSERT_EQ(weft_run(NULL, order, NULL, &r), 0);
+	ASSERT_NULL(r);
+	ASSERT_EQ(nwoke, 16);
+	for (int i = 0; i < 16; i++)
+		ASSERT_EQ(woke[i], 15 - i);
+}
+
+static void *past(void *arg)
+{
+	(void)arg;
+	if (weft_sleep_until_ns(0) || weft_sleep_until_ns(weft_now_ns() - 1))
+		return (void *)1;
+	return (void *)(long)weft_sleep_ns(0);
+}
+
+TEST(deadline_in_the_past_returns)
+{
+	void *r = (void *)1;
+
+	ASSERT_EQ(weft_run(NULL, past, NULL, &r), 0);
+	ASSERT_NULL(r);
+}
+
+/* A sleeper still wakes while other fibers keep the worker busy. */
+static int stop;
+
+static void *busy(void *arg)
+{
+	(void)arg;
+	while (!stop)
+		weft_yield();
+	return NULL;
+}
+
+static void *wake_while_busy(void *arg)
+{
+	uint64_t b;
+
+	(void)arg;
+	weft_spawn(&b, NULL, busy, NULL);
+	weft_sleep_ns(2000000);
+	stop = 1;
+	return (void *)(long)weft_join(b, NULL);
+}
+
+TEST(timers_fire_under_load)
+{
+	void *r = (void *)1;
+
+	ASSERT_EQ(weft_run(NULL, wake_while_busy, NULL, &r), 0);
+	ASSERT_NULL(r);
+}
+
+TEST_HARNESS_MAIN
