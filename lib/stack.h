@@ -106,10 +106,4 @@ void weft_stack_each(void (*fn)(unsigned int cls, uint32_t index, void *top,
 void weft_stack_canary_set(unsigned int cls, void *top);
 bool weft_stack_canary_ok(unsigned int cls, const void *top);
 
-/* Bytes of stack below @top that are usable, guard and header excluded. */
-static inline size_t weft_stack_usable(unsigned int cls)
-{
-	return weft_stack_class_size(cls) - WEFT_PAGE;
-}
-
 #endif
