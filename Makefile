@@ -47,6 +47,8 @@ endif
 CPPFLAGS += -D_GNU_SOURCE -D_FORTIFY_SOURCE=2 -I. -Iuapi
 CFLAGS	?= -O2 -g
 CFLAGS	+= -std=gnu11 -fPIC -fvisibility=hidden -pthread $(WARN) -MMD -MP
+# What libweft links against; programs linked with libweft.a need it too.
+LDLIBS	+= -luring -lnuma
 
 comma := ,
 ifneq ($(SANITIZE),)
@@ -108,7 +110,7 @@ $(LIB_A): $(LIB_OBJS)
 $(LIB_SO): $(LIB_OBJS) weft.map
 	$(quiet) LD $@
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -shared -Wl,-soname,libweft.so.$(VERSION_MAJOR) \
-		-Wl,--version-script=weft.map -Wl,-z,defs -o $@ $(LIB_OBJS)
+		-Wl,--version-script=weft.map -Wl,-z,defs -Wl,-z,nodelete -o $@ $(LIB_OBJS) $(LDLIBS)
 
 $(O)/lib/libweft.so: $(LIB_SO)
 	$(Q)ln -sf libweft.so.$(VERSION) $(O)/lib/libweft.so.$(VERSION_MAJOR)
@@ -119,7 +121,7 @@ $(O)/lib/libweft.so: $(LIB_SO)
 $(O)/tests/%: tests/%.c $(LIB_A) tests/harness.h tests/kselftest.h
 	$(quiet) CC $@
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(CPPFLAGS) -Itests $(CFLAGS) $(LDFLAGS) $< -o $@ $(LIB_A) -lm
+	$(Q)$(CC) $(CPPFLAGS) -Itests $(CFLAGS) $(LDFLAGS) $< -o $@ $(LIB_A) $(LDLIBS) -lm
 
 .PHONY: tests check
 tests: $(TESTS)
@@ -129,10 +131,10 @@ check: deps all tests
 
 # ---- benchmarks ------------------------------------------------------------
 
-$(O)/bench/%: bench/%.c $(LIB_A) bench/bench.h
+$(O)/bench/%: bench/%.c $(LIB_A) $(wildcard bench/*.h)
 	$(quiet) CC $@
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) $< -o $@ $(LIB_A)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) $< -o $@ $(LIB_A) $(LDLIBS)
 
 # Peers are built with the peers' own tools, optimised, without sanitizers.
 $(O)/bench/peers/%: bench/peers/%.c

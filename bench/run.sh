@@ -18,16 +18,21 @@
 #     bench=NAME impl=IMPL value=X unit=U [key=val ...]
 # plus optional lines starting with '#'. One invocation is one run. Within a
 # benchmark, the weft binary and each peer are run alternately (round robin),
-# RUNS rounds. Results are grouped by (bench=, impl=, n=) and reported as
-#     bench=NAME impl=IMPL value=MEDIAN unit=U runs=R [other keys, last run]
+# RUNS rounds. Results are grouped by (bench=, mode=, impl=, n=) and reported
+# as
+#     bench=NAME [mode=M] impl=IMPL value=MEDIAN unit=U runs=R [other keys, last run]
 # followed, for every peer result, by
-#     bench=NAME impl=weft/PEER value=RATIO unit=ratio [n=N]
+#     bench=NAME [mode=M] impl=weft/PEER value=RATIO unit=ratio [n=N]
+# mode= names a variant of a bench (pingpong mode=local, mode=cross): results
+# of different modes are never compared with each other.
 # (weft median / peer median; all units are costs, so < 1 means weft is
 # cheaper). For the benches in SIZED_BENCHES (n= is a problem size, e.g.
 # parked) ratios are per n=: a peer result is compared with the weft result
 # of the same n=, or of the nearest n= (then named in weft_n=); elsewhere n=
 # is an iteration count and the ratio line carries no n=. Every other line
 # this script prints starts with '#', so its output obeys the same contract.
+# A binary's '# skip ...' lines (a result it could not measure, and why) are
+# passed on once.
 #
 # A missing peer binary is skipped (toolchain or library not available); a
 # failing peer is reported and dropped. A missing or failing weft binary is an
@@ -46,6 +51,15 @@ set -u
 # n=10000 only: each parked OS thread pins a 64 KiB stack mapping plus a
 # 16 KiB kernel stack, and 10^5..10^6 threads exceed pid_max/threads-max on
 # ordinary machines. Its ratio is taken against weft's nearest n (100000).
+#
+# pingpong: each row is one mode. Cross-thread wake-ups through the kernel
+# take ~20 us here, so boost.fiber and pthread run fewer hand-offs in cross.
+# skynet: Boost.Fiber needs seconds for 10^6 leaves (its cost per leaf grows
+# with the tree), so it runs 10^5, and weft and go run both sizes; the
+# value is ns/leaf, which at n=1000000 is also the time in ms.
+# handoff: weft only; also prints bench=handoff_syscalls (needs tracefs).
+# rseq: weft only; the binary times its own implementations against each
+# other (rseq, atomic, xadd; CPU reads) and prints rseq's ratio to each.
 BENCH_TABLE='
 switch   weft            switch_bench
 switch   boost.context   peers/switch_boost_context
@@ -64,11 +78,36 @@ parked   weft            parked_bench            1000000
 parked   go              peers/parked_go         100000
 parked   go              peers/parked_go         1000000
 parked   pthread         peers/parked_pthread    10000
+
+pingpong weft            pingpong_bench          10000000 local
+pingpong weft            pingpong_bench          1000000 cross
+pingpong go              peers/pingpong_go       4000000 local
+pingpong go              peers/pingpong_go       4000000 cross
+pingpong boost.fiber     peers/pingpong_boost_fiber 4000000 local
+pingpong boost.fiber     peers/pingpong_boost_fiber 100000 cross
+pingpong pthread         peers/pingpong_pthread  100000 cross
+
+skynet   weft            skynet_bench            1000000
+skynet   weft            skynet_bench            100000
+skynet   go              peers/skynet_go         1000000
+skynet   go              peers/skynet_go         100000
+skynet   boost.fiber     peers/skynet_boost_fiber 100000
+
+handoff  weft            handoff_bench           1000000
+
+rseq     weft            rseq_bench
 '
 # Benchmarks whose n= is a problem size (results compared per n=). For the
 # others n= is just an iteration count and weft is compared with each peer
 # whatever the counts.
-SIZED_BENCHES='parked'
+SIZED_BENCHES='parked skynet'
+
+# Targets, shown in --table next to weft's value: BENCH[/MODE] UNIT MAX.
+BENCH_TARGETS='
+pingpong/local     ns/handoff        25
+skynet             ns/leaf           120
+handoff_syscalls   syscalls/handoff  0
+'
 # ---------------------------------------------------------------------------
 
 PROG=${0##*/}
@@ -178,19 +217,20 @@ SUMMARY=()  # --table rows: bench|n|weft value|weft impl|peer|peer value|unit|ra
 
 # parse_output JOB ROUND OUTPUT: record the result lines of one run.
 parse_output() {
-	local j=$1 round=$2 out=$3 line tok key b i v u n extra
+	local j=$1 round=$2 out=$3 line tok key b i v u n m extra
 	local -a toks
 	ACCEPTED=0
 	while IFS= read -r line; do
 		[[ -z ${line//[[:space:]]/} ]] && continue
 		((VERBOSE)) && printf '# run=%s/%s %s\n' "$round" "$RUNS" "$line"
+		((round == 1 && !VERBOSE)) && [[ $line == '# skip '* ]] && echo "$line"
 		[[ $line == \#* ]] && continue
 		if [[ $line != bench=* ]]; then
 			echo "# warn bench=${JOB_BENCH[j]} impl=${JOB_IMPL[j]}: ignoring line: $line"
 			continue
 		fi
 		read -r -a toks <<<"$line"
-		b='' i='' v='' u='' n='' extra=''
+		b='' i='' v='' u='' n='' m='' extra=''
 		for tok in "${toks[@]}"; do
 			case $tok in
 			bench=*) b=${tok#bench=} ;;
@@ -198,6 +238,7 @@ parse_output() {
 			value=*) v=${tok#value=} ;;
 			unit=*) u=${tok#unit=} ;;
 			n=*) n=${tok#n=}; extra+=" $tok" ;;
+			mode=*) m=" $tok" ;;
 			*) extra+=" $tok" ;;
 			esac
 		done
@@ -206,6 +247,7 @@ parse_output() {
 			echo "# warn bench=${JOB_BENCH[j]} impl=${JOB_IMPL[j]}: malformed result: $line"
 			continue
 		fi
+		b+=$m # "pingpong mode=local": a mode is a bench of its own
 		key="$b|$i|$n"
 		if [[ -z ${UNIT[$key]+set} ]]; then
 			KEYS+=("$key")
@@ -350,8 +392,23 @@ report_bench() {
 
 # table_row BENCH N WEFT_IMPL WEFT PEER PEER_VALUE UNIT RATIO [NOTE]
 table_row() {
-	printf '# %-7s %-8s %-10s %10s  %-14s %10s  %-11s %9s%s\n' "$1" "$2" "$3" \
+	printf '# %-16s %-8s %-10s %10s  %-14s %10s  %-16s %9s%s\n' "$1" "$2" "$3" \
 		"$4" "$5" "$6" "$7" "$8" "${9:+  ($9)}"
+}
+
+# target_note BENCH UNIT WEFT_VALUE NOTE -> NOTE, plus how weft's value
+# stands against BENCH's target, if it has one in that unit.
+target_note() {
+	local t_bench t_unit t_max
+	while read -r t_bench t_unit t_max; do
+		[[ $t_bench == "$1" && $t_unit == "$2" && $3 != - ]] || continue
+		awk -v v="$3" -v max="$t_max" -v note="$4" 'BEGIN {
+			t = "target <= " max ((v + 0 <= max + 0) ? ": met" : ": MISSED")
+			print (note == "" ? t : note ", " t)
+		}'
+		return
+	done <<<"$BENCH_TARGETS"
+	echo "$4"
 }
 
 print_table() {
@@ -359,9 +416,11 @@ print_table() {
 	echo "#"
 	echo "# summary: median of $RUNS run(s); weft/peer < 1 means weft is cheaper"
 	table_row bench n weft value peer value unit weft/peer
-	table_row ------- -------- ---------- ---------- -------------- ---------- ----------- ---------
+	table_row ---------------- -------- ---------- ---------- -------------- ---------- ---------------- ---------
 	for row in "${SUMMARY[@]}"; do
 		IFS='|' read -r b n wv wi pi pv u r note <<<"$row"
+		b=${b/ mode=//}
+		note=$(target_note "$b" "$u" "$wv" "$note")
 		table_row "$b" "$n" "$wi" "$wv" "$pi" "$pv" "$u" "$r" "$note"
 	done
 }

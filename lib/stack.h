@@ -5,17 +5,25 @@
  * per-worker caches.
  *
  * Stacks come in power-of-two size classes, WEFT_STACK_MIN (class 0) to
- * WEFT_STACK_MAX. Every stack of a class has a dense index, so that
+ * WEFT_STACK_MAX. Every stack of a class has an index, so that
  * (class, index) names it for good: its memory is reserved once and never
  * unmapped while the process runs, only trimmed. The top WEFT_STACK_HDR
  * bytes of each stack belong to the caller (the fiber descriptor lives
  * there); the usable stack grows down from below them.
  *
  * Memory: a stack costs its top page while cached "hot". Stacks that
- * overflow a worker's cache go to the class's shared pool, and the pages
- * a deep call chain touched below the top page are given back then
+ * overflow a worker's cache go first to a per-CPU slab of the class's
+ * shared pool (lib/percpu.h: restartable sequences, no lock; used only
+ * when rseq is), then to the pool itself under its lock. Once the pool
+ * holds more than 1024 stacks of a class, the pages a deep call chain
+ * touched below a stack's top page are given back as it enters
  * (MADV_DONTNEED), unless the "deep" marker at the bottom of the top page
  * shows the stack never went that deep.
+ *
+ * NUMA: a cache belongs to a node (lib/topo.h); what it takes from the
+ * shared pool comes from reservations made for that node and placed on it
+ * (MPOL_PREFERRED), while any are left. A stack goes back to the pool of
+ * the node it was made for, whichever cache held it last.
  */
 #ifndef WEFT_LIB_STACK_H
 #define WEFT_LIB_STACK_H
@@ -52,6 +60,7 @@ struct weft_stack_free {
 struct weft_stack_cache {
 	struct weft_stack_free *head[WEFT_STACK_CLASSES];
 	unsigned int count[WEFT_STACK_CLASSES];
+	unsigned int node;	/* set by the owner before its first get */
 };
 
 /*
@@ -91,6 +100,8 @@ void weft_stack_cache_drain(struct weft_stack_cache *cache);
 
 /* The top of stack (@cls, @index), or NULL when it was never carved. */
 void *weft_stack_top(unsigned int cls, uint32_t index);
+/* The node stack (@cls, @index) was made for, or UINT_MAX when never carved. */
+unsigned int weft_stack_node(unsigned int cls, uint32_t index);
 
 /*
  * weft_stack_find() - which stack holds @addr; async-signal-safe.

@@ -6,30 +6,55 @@
  *	fiber	a function running on its own fixed-size stack, with its
  *		descriptor (struct weft_fiber) at the top of that stack. Its id
  *		encodes the stack slot and a generation (see internal.h).
- *	worker	an OS thread that runs fibers, one at a time. Its scheduler
- *		loop runs on the thread's own stack and is entered only when
- *		the worker has nothing to run.
+ *	worker	an OS thread that runs fibers, one at a time; one per CPU by
+ *		default. Its scheduler loop runs on the thread's own stack and
+ *		is entered only when the worker has nothing to run.
  *	context	a saved stack pointer (lib/switch.h); switching saves the
  *		callee-saved registers on the old stack and pops the new one's.
  *	post	work a context leaves for whatever runs next on its worker,
  *		to be done once its own stack is no longer in use (reaping a
- *		finished fiber, publishing a joiner).
+ *		finished fiber, publishing a waiter).
+ *	ready	make a parked fiber runnable; "wake" is reserved for workers.
+ *	bound	a fiber that never changes worker (WEFT_BOUND).
+ *
+ * Where runnable fibers wait (all per worker except inject)
+ *	runnext	the fiber readied last by this worker: it runs next, so a
+ *		message and its reply stay hot in one core's cache. Never
+ *		stolen, only rescued by the monitor (so it changes by
+ *		exchange when there are several workers). At most 3 picks in
+ *		a row while other work waits, so a ping-pong pair cannot
+ *		starve the queue.
+ *	runq	a 256-slot ring (Go's runq): the owner pushes at the tail;
+ *		the owner and thieves take from the head by CAS. A full ring
+ *		moves half of itself to inject. With one worker nobody
+ *		steals, and the owner takes without a CAS.
+ *	local	a private FIFO of bound fibers: never stolen.
+ *	inbox	a Treiber stack where other threads push fibers readied for
+ *		this worker (bound ones, or spawned with WEFT_ON_WORKER).
+ *	inject	the runtime's FIFO under a spinlock: fibers readied by
+ *		threads that are not workers, and ring overflow. Checked
+ *		every 64 rounds and whenever the rest is empty.
+ *	A worker picks: runnext (capped), then local and runq alternately,
+ *	then inject; with nothing, its loop steals, then sleeps.
+ *
+ * Fairness guarantee
+ *	A runnable fiber in a worker's queues runs after at most
+ *	5 * (L + R + 1) picks of that worker (plus one inject poll per 64),
+ *	where L and R are the local and ring lengths when it was queued:
+ *	runnext yields to the queues after 3 picks in a row, and local and
+ *	runq alternate. Budgets (below) bound a pick's length in
+ *	await points. tests/sched/sched_test.c checks it.
  *
  * Who owns what
- *	A worker owns its run queue, timer heap, stack cache and counters:
- *	only its own thread touches them, so they take no lock. A fiber's
- *	context, state and fls belong to the worker running or holding it.
- *	fiber.join is the one field two parties race on (the exiting fiber
- *	and its joiner or detacher): it changes only by atomic exchange/CAS.
+ *	A worker's first group of fields (internal.h) is touched only by
+ *	its own thread. runq.head is CASed by everyone; runq.tail is stored
+ *	by the owner (release) and loaded by thieves (acquire). The inbox
+ *	is pushed by CAS and emptied by exchange. A fiber's fields belong
+ *	to the worker holding it; handing it over through any queue is a
+ *	release/acquire pair. fiber.join and fiber.wait_word are the fields
+ *	two parties race on: they change only by exchange/CAS.
  *
- * Switching
- *	A fiber that blocks (park, sleep, join, exit) or yields switches
- *	straight to the next runnable fiber of its worker; only when the
- *	run queue is empty does it switch to the worker's loop, which waits
- *	for the next timer. A hand-off between two fibers is one switch, not
- *	two (no g0 bounce as in Go).
- *
- * Park/wake protocol (join shown; every wait follows it)
+ * Park/wake protocol (see wait.c for objects; join shown here)
  *	1. The waiter decides to wait (join sees JOIN_NONE).
  *	2. It sets its worker's post to join_commit and switches away.
  *	3. The next context on the worker runs join_commit: CAS(target.join,
@@ -43,19 +68,44 @@
  *	No wake-up is lost: exactly one side of the exchange/CAS sees the
  *	other, and neither publishes before its stack is idle.
  *
- * Timers
- *	Sleeping fibers sit in their worker's min-heap. It is checked every
- *	64 switches while fibers run, at every yield that finds nothing else
- *	to run, and whenever the loop runs; the loop sleeps until the earliest
- *	deadline (clock_nanosleep, TIMER_ABSTIME).
+ * Idle and wake (Go's spinning protocol, io_uring for the sleep)
+ *	A worker without work spins a while (WEFT_SPIN_US) stealing half of
+ *	a victim's ring, nearest NUMA node first; at most half the awake
+ *	workers spin. Then it marks itself in rt->idle (seq_cst RMW), stops
+ *	counting as spinning, and looks at every queue once more before it
+ *	sleeps in io_uring_enter(GETEVENTS) on its own ring (or a futex).
+ *	Whoever makes stealable work stores it, then (after a full fence)
+ *	checks for spinners and sleepers, and wakes one sleeper only when
+ *	nobody spins: this Dekker pair (mark + fence + look, versus push +
+ *	fence + look) means work is never left with everyone asleep. The
+ *	waker clears the sleeper's bit, so each sleep gets one wake.
+ *	A worker wakes a worker with IORING_OP_MSG_RING queued on its own
+ *	ring: it is submitted with whatever the waker submits next — its
+ *	own idle sleep, at the latest every 64 rounds — so the hand-off costs
+ *	no syscall of its own. A thread that is not a worker has no ring: it
+ *	writes the sleeper's eventfd (one syscall, the cheapest correct way),
+ *	on which every ring keeps a read armed. Without io_uring, a futex.
  *
- * Stacks
- *	lib/stack.c carves stacks from 1 GiB MAP_NORESERVE reservations, one
- *	guard page each (MADV_GUARD_INSTALL: a page-table marker, no VMA, so
- *	a million stacks stay within vm.max_map_count). A worker recycles
- *	stacks through its own cache, so spawn takes no lock and makes no
- *	syscall in steady state. The stack top is offset by 0-960 bytes per
- *	slot so that hot frames of different fibers do not alias in L1d.
+ * Cooperative preemption
+ *	Every await point (yield, sleep, lock, channel, select, later I/O)
+ *	spends the fiber's budget (WEFT_BUDGET, default 128), refilled at
+ *	every switch in. An await point that finds the budget spent yields
+ *	even when its operation was ready.
+ *
+ * The monitor (like Go's sysmon)
+ *	A thread that samples each worker's switch count every few ms. A
+ *	worker that spent WEFT_STALL_MS of CPU time in one fiber without an
+ *	await point is reported once (fiber id, name, worker, time). A worker stuck with fibers in its ring has
+ *	them and its runnext moved to inject, and a sleeper woken to run
+ *	them: fibers queued behind a blocking call run elsewhere. Its bound
+ *	fibers and timers wait for it.
+ *
+ * Termination
+ *	rt->nlive counts fibers; the exit that brings it to 0 stops every
+ *	worker. After weft_shutdown(), the first fiber's exit does.
+ *	Deadlock: when every worker sleeps with no timer, fibers remain, and
+ *	the process has no thread besides weft's, nothing can ever ready
+ *	them: weft says so and aborts.
  *
  * Rejected designs
  *	- ucontext: swapcontext makes a sigprocmask syscall (231 ns here).
@@ -65,28 +115,57 @@
  *	  second cache miss per switch; an id would need a lookup table.
  *	- mprotect guard pages by default: two VMAs each, ~32,750 stacks max.
  *	- Copying or segmented stacks: C code holds pointers into its stack.
+ *	- A stealable runnext (Go): thieves would take the reply away from
+ *	  the core whose cache holds the message.
+ *	- Readying a fiber onto the worker it last ran on: a remote push
+ *	  and a wake per hand-off; the waker's own runnext keeps it local.
+ *	- Stealing by request (private deques): a thief would wait for the
+ *	  victim's next switch, and the monitor could not rescue a stuck
+ *	  worker's queue.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <liburing.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../lib/env.h"
 #include "../lib/log.h"
+#include "../lib/rseq.h"
+#include "../lib/topo.h"
 #include "internal.h"
 
 #define DEFAULT_STACK	(256UL << 10)
-#define TIMER_TICKS	64
+#define TICK_PERIOD	64	/* rounds between timer checks, flushes and
+				   inject polls; a power of two */
+#define RUNNEXT_MAX	3	/* runnext picks in a row while others wait */
+#define SPIN_YIELD_NS	5000	/* spin this long before sched_yield()ing */
+#define MAX_WORKERS	1024
+
+#define WAKE_PLAIN	1	/* wake_reason: there is work for you */
+#define WAKE_SPIN	2	/* ...and you count as spinning already */
+
+#define TAG_WAKE	1	/* a MSG_RING wake arrived */
+#define TAG_EFD		2	/* the eventfd read completed */
+#define TAG_MSG		3	/* our MSG_RING failed (low 32 bits: target) */
 
 WEFT_TLS struct weft_worker *weft__cur_worker;
 
 /* Set while weft_run() runs; there is one runtime per process. */
 static struct weft_rt *running_rt;
 
-/* ---- run queue ---- */
+static void wakep(struct weft_rt *rt);
+static void wake_worker(struct weft_worker *from, struct weft_worker *to);
 
-static inline void runq_push(struct runq *q, struct weft_fiber *f)
+/* ---- queues ---- */
+
+static inline void fifo_push(struct fifo *q, struct weft_fiber *f)
 {
 	f->next = NULL;
 	if (q->tail)
@@ -96,7 +175,7 @@ static inline void runq_push(struct runq *q, struct weft_fiber *f)
 	q->tail = f;
 }
 
-static inline struct weft_fiber *runq_pop(struct runq *q)
+static inline struct weft_fiber *fifo_pop(struct fifo *q)
 {
 	struct weft_fiber *f = q->head;
 
@@ -108,10 +187,421 @@ static inline struct weft_fiber *runq_pop(struct runq *q)
 	return f;
 }
 
+static void inject_push(struct weft_rt *rt, struct weft_fiber *first,
+			struct weft_fiber *last, unsigned long n)
+{
+	weft_spin_lock(&rt->inject_lock);
+	last->next = NULL;
+	if (rt->inject.tail)
+		rt->inject.tail->next = first;
+	else
+		rt->inject.head = first;
+	rt->inject.tail = last;
+	__atomic_store_n(&rt->ninject, rt->ninject + n, __ATOMIC_SEQ_CST);
+	weft_spin_unlock(&rt->inject_lock);
+}
+
+static struct weft_fiber *inject_pop(struct weft_rt *rt)
+{
+	struct weft_fiber *f;
+
+	if (!__atomic_load_n(&rt->ninject, __ATOMIC_RELAXED))
+		return NULL;
+	weft_spin_lock(&rt->inject_lock);
+	f = fifo_pop(&rt->inject);
+	if (f)
+		__atomic_store_n(&rt->ninject, rt->ninject - 1,
+				 __ATOMIC_RELAXED);
+	weft_spin_unlock(&rt->inject_lock);
+	return f;
+}
+
+/*
+ * The ring's slots are relaxed atomics: a thief may read a slot the owner
+ * is overwriting, but then its CAS on head fails and the value is dropped.
+ */
+static inline struct weft_fiber *slot_get(struct runq *q, uint32_t i)
+{
+	return __atomic_load_n(&q->buf[i % RUNQ_SIZE], __ATOMIC_RELAXED);
+}
+
+static inline void slot_set(struct runq *q, uint32_t i, struct weft_fiber *f)
+{
+	__atomic_store_n(&q->buf[i % RUNQ_SIZE], f, __ATOMIC_RELAXED);
+}
+
+static inline uint32_t runq_len(struct runq *q)
+{
+	return __atomic_load_n(&q->tail, __ATOMIC_ACQUIRE) -
+	       __atomic_load_n(&q->head, __ATOMIC_ACQUIRE);
+}
+
+/* Full ring: move half of it and @f to inject. False if a thief raced. */
+static bool runq_spill(struct weft_worker *w, struct weft_fiber *f,
+		       uint32_t h)
+{
+	struct runq *q = &w->runq;
+	uint32_t n = RUNQ_SIZE / 2, i;
+	struct weft_fiber *batch[RUNQ_SIZE / 2];
+
+	for (i = 0; i < n; i++)
+		batch[i] = slot_get(q, h + i);
+	if (!__atomic_compare_exchange_n(&q->head, &h, h + n, false,
+					 __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+		return false;
+	for (i = 0; i + 1 < n; i++)
+		batch[i]->next = batch[i + 1];
+	batch[n - 1]->next = f;
+	inject_push(w->rt, batch[0], f, n + 1);
+	return true;
+}
+
+/* Owner: queue @f at the ring's tail. */
+static void runq_put(struct weft_worker *w, struct weft_fiber *f)
+{
+	struct runq *q = &w->runq;
+
+	for (;;) {
+		uint32_t h = __atomic_load_n(&q->head, __ATOMIC_ACQUIRE);
+		uint32_t t = q->tail;
+
+		if (t - h < RUNQ_SIZE) {
+			slot_set(q, t, f);
+			/* Release: the slot (and f) before the new tail. */
+			__atomic_store_n(&q->tail, t + 1, __ATOMIC_RELEASE);
+			return;
+		}
+		if (runq_spill(w, f, h))
+			return;
+	}
+}
+
+/* Owner: take from the ring's head. */
+static struct weft_fiber *runq_get(struct weft_worker *w)
+{
+	struct runq *q = &w->runq;
+	uint32_t h = __atomic_load_n(&q->head, __ATOMIC_ACQUIRE);
+
+	if (w->rt->nworkers == 1) {
+		/* Nobody steals: the owner needs no CAS. */
+		if (h == q->tail)
+			return NULL;
+		__atomic_store_n(&q->head, h + 1, __ATOMIC_RELAXED);
+		return slot_get(q, h);
+	}
+	for (;;) {
+		struct weft_fiber *f;
+
+		if (h == q->tail)
+			return NULL;
+		f = slot_get(q, h);
+		if (__atomic_compare_exchange_n(&q->head, &h, h + 1, false,
+						__ATOMIC_RELEASE,
+						__ATOMIC_ACQUIRE))
+			return f;
+	}
+}
+
+/*
+ * Thief: take half of @v's ring into @batch. Acquire on head and tail
+ * pairs with the owner's release, so the slots read are the ones pushed.
+ */
+static uint32_t runq_grab(struct weft_worker *v, struct weft_fiber **batch)
+{
+	struct runq *q = &v->runq;
+
+	for (;;) {
+		uint32_t h = __atomic_load_n(&q->head, __ATOMIC_ACQUIRE);
+		uint32_t t = __atomic_load_n(&q->tail, __ATOMIC_ACQUIRE);
+		uint32_t n = t - h, i;
+
+		n -= n / 2;
+		if (!n)
+			return 0;
+		if (n > RUNQ_SIZE / 2)
+			continue;	/* h and t read at different times */
+		for (i = 0; i < n; i++)
+			batch[i] = slot_get(q, h + i);
+		if (__atomic_compare_exchange_n(&q->head, &h, h + n, false,
+						__ATOMIC_ACQ_REL,
+						__ATOMIC_RELAXED))
+			return n;
+	}
+}
+
+/* Steal half of @v's ring: return one fiber, queue the rest on ours. */
+static struct weft_fiber *runq_steal(struct weft_worker *w,
+				     struct weft_worker *v)
+{
+	struct weft_fiber *batch[RUNQ_SIZE / 2];
+	uint32_t n = runq_grab(v, batch), i;
+
+	if (!n)
+		return NULL;
+	for (i = 1; i < n; i++)
+		runq_put(w, batch[i]);
+	return batch[0];
+}
+
+/* Any thread: give @f to worker @to through its inbox. */
+static void inbox_push(struct weft_worker *to, struct weft_fiber *f)
+{
+	struct weft_fiber *old = __atomic_load_n(&to->inbox, __ATOMIC_RELAXED);
+
+	do
+		f->next = old;
+	while (!__atomic_compare_exchange_n(&to->inbox, &old, f, false,
+					    __ATOMIC_SEQ_CST,
+					    __ATOMIC_RELAXED));
+}
+
+/* Owner: move the inbox to local (bound) and the ring (the rest). */
+static void inbox_drain(struct weft_worker *w)
+{
+	struct weft_fiber *f, *rev = NULL;
+
+	f = __atomic_exchange_n(&w->inbox, NULL, __ATOMIC_ACQUIRE);
+	while (f) {			/* LIFO -> FIFO */
+		struct weft_fiber *next = f->next;
+
+		f->next = rev;
+		rev = f;
+		f = next;
+	}
+	while (rev) {
+		struct weft_fiber *next = rev->next;
+
+		if (rev->bound)
+			fifo_push(&w->local, rev);
+		else
+			runq_put(w, rev);
+		rev = next;
+	}
+}
+
+static bool has_work(struct weft_worker *w)
+{
+	return READ_ONCE(w->runnext) || w->local.head || READ_ONCE(w->inbox) ||
+	       runq_len(&w->runq);
+}
+
+/* ---- readying ---- */
+
+/*
+ * runnext is the owner's, but the monitor may take it from a stuck
+ * worker: with several workers it changes only by exchange. With one,
+ * nobody else touches it.
+ */
+static inline struct weft_fiber *runnext_swap(struct weft_worker *w,
+					      struct weft_fiber *f)
+{
+	struct weft_fiber *old;
+
+	if (w->rt->nworkers > 1)
+		return __atomic_exchange_n(&w->runnext, f, __ATOMIC_ACQ_REL);
+	old = READ_ONCE(w->runnext);
+	WRITE_ONCE(w->runnext, f);
+	return old;
+}
+
+/*
+ * Ready @f from worker @w (running a fiber, its loop or a post). Unbound
+ * fibers go to @w's runnext; the one they push out goes to the ring,
+ * where others may steal it.
+ */
 void weft__ready(struct weft_worker *w, struct weft_fiber *f)
 {
-	f->state = FIBER_RUNNABLE;
-	runq_push(&w->runq, f);
+	struct weft_fiber *old;
+
+	WRITE_ONCE(f->state, FIBER_RUNNABLE);
+	if (unlikely(f->bound) && f->home != w) {
+		inbox_push(f->home, f);
+		wake_worker(w, f->home);
+		return;
+	}
+	old = runnext_swap(w, f);
+	if (old) {
+		if (old->bound) {
+			fifo_push(&w->local, old);
+		} else {
+			runq_put(w, old);
+			wakep(w->rt);
+		}
+	}
+}
+
+/* Queue @f at the back: yield, spawn, timers (in deadline order). */
+void weft__ready_tail(struct weft_worker *w, struct weft_fiber *f)
+{
+	WRITE_ONCE(f->state, FIBER_RUNNABLE);
+	if (unlikely(f->bound) && f->home != w) {
+		inbox_push(f->home, f);
+		wake_worker(w, f->home);
+	} else if (f->bound) {
+		fifo_push(&w->local, f);
+	} else {
+		runq_put(w, f);
+		wakep(w->rt);
+	}
+}
+
+/* Ready @f from any thread. */
+void weft__ready_any(struct weft_fiber *f)
+{
+	struct weft_worker *w = weft__cur_worker;
+	struct weft_rt *rt;
+
+	if (w) {
+		weft__ready(w, f);
+		return;
+	}
+	rt = __atomic_load_n(&running_rt, __ATOMIC_ACQUIRE);
+	weft__note_foreign();
+	WRITE_ONCE(f->state, FIBER_RUNNABLE);
+	if (f->bound) {
+		inbox_push(f->home, f);
+		wake_worker(NULL, f->home);
+	} else {
+		inject_push(rt, f, f, 1);
+		if (rt->nworkers == 1)
+			wake_worker(NULL, &rt->workers[0]);
+		else
+			wakep(rt);
+	}
+}
+
+void weft__note_foreign(void)
+{
+	struct weft_rt *rt = __atomic_load_n(&running_rt, __ATOMIC_ACQUIRE);
+
+	if (rt && !__atomic_load_n(&rt->foreign, __ATOMIC_RELAXED))
+		__atomic_store_n(&rt->foreign, true, __ATOMIC_SEQ_CST);
+}
+
+/* ---- waking workers ---- */
+
+static int futex(uint32_t *uaddr, int op, uint32_t val,
+		 const struct timespec *ts)
+{
+	return syscall(SYS_futex, uaddr, op | FUTEX_PRIVATE_FLAG, val, ts,
+		       NULL, FUTEX_BITSET_MATCH_ANY);
+}
+
+static inline uint64_t bit_of(unsigned int i)
+{
+	return 1ULL << (i % 64);
+}
+
+/* Clear @w's idle bit; true if it was set (whoever clears it wakes it). */
+static bool idle_clear(struct weft_rt *rt, struct weft_worker *w)
+{
+	uint64_t old = __atomic_fetch_and(&rt->idle[w->index / 64],
+					  ~bit_of(w->index), __ATOMIC_SEQ_CST);
+
+	if (!(old & bit_of(w->index)))
+		return false;
+	__atomic_fetch_sub(&rt->nidle, 1, __ATOMIC_SEQ_CST);
+	/* idle_blocked was written before the bit was set (seq_cst). */
+	if (w->idle_blocked)
+		__atomic_fetch_sub(&rt->nblocked, 1, __ATOMIC_SEQ_CST);
+	return true;
+}
+
+static void efd_kick(struct weft_worker *to)
+{
+	uint64_t one = 1;
+
+	if (write(to->efd, &one, sizeof(one)) < 0)
+		WEFT_WARN_ON_ONCE(1);
+}
+
+/* Send the wake that @to's cleared idle bit is owed. */
+static void send_wake(struct weft_worker *from, struct weft_worker *to)
+{
+	if (!to->ring) {
+		__atomic_store_n(&to->futex, 1, __ATOMIC_RELEASE);
+		futex(&to->futex, FUTEX_WAKE, 1, NULL);
+		return;
+	}
+	if (from && from->ring) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(from->ring);
+
+		if (!sqe) {
+			io_uring_submit(from->ring);
+			from->pending_msgs = 0;
+			sqe = io_uring_get_sqe(from->ring);
+		}
+		if (sqe) {
+			io_uring_prep_msg_ring(sqe, to->ring->ring_fd, 0,
+					       TAG_WAKE, 0);
+			sqe->user_data = (uint64_t)TAG_MSG << 32 | to->index;
+			sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+			from->pending_msgs++;
+			return;
+		}
+	}
+	efd_kick(to);
+}
+
+/* Wake @to if it sleeps: after making work for it (inbox, stop). */
+static void wake_worker(struct weft_worker *from, struct weft_worker *to)
+{
+	struct weft_rt *rt = to->rt;
+
+	/* Pairs with the sleeper's mark-then-look (see idle_sleep). */
+	weft__light_barrier();
+	if (!(__atomic_load_n(&rt->idle[to->index / 64], __ATOMIC_RELAXED) &
+	      bit_of(to->index)))
+		return;
+	if (idle_clear(rt, to)) {
+		__atomic_store_n(&to->wake_reason, WAKE_PLAIN, __ATOMIC_RELEASE);
+		send_wake(from, to);
+	}
+}
+
+/* Some stealable work appeared: make sure someone looks for it. */
+static void wakep(struct weft_rt *rt)
+{
+	struct weft_worker *w = weft__cur_worker;
+	unsigned int zero = 0, i;
+
+	if (rt->nworkers == 1)
+		return;
+	/* The work's store before the loads below; see idle_sleep. */
+	weft__light_barrier();
+	if (!__atomic_load_n(&rt->nidle, __ATOMIC_RELAXED) ||
+	    __atomic_load_n(&rt->nspinning, __ATOMIC_RELAXED))
+		return;
+	/* The woken one starts as a spinner, so the next ready stays quiet. */
+	if (!__atomic_compare_exchange_n(&rt->nspinning, &zero, 1, false,
+					 __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+		return;
+	for (i = 0; i < (rt->nworkers + 63) / 64; i++) {
+		uint64_t m = __atomic_load_n(&rt->idle[i], __ATOMIC_RELAXED);
+
+		while (m) {
+			struct weft_worker *to =
+				&rt->workers[i * 64 + __builtin_ctzll(m)];
+
+			if (idle_clear(rt, to)) {
+				__atomic_store_n(&to->wake_reason, WAKE_SPIN,
+						 __ATOMIC_RELEASE);
+				send_wake(w, to);
+				return;
+			}
+			m &= m - 1;
+		}
+	}
+	__atomic_fetch_sub(&rt->nspinning, 1, __ATOMIC_SEQ_CST);
+}
+
+/* Submit queued MSG_RING wakes now. */
+static void flush_msgs(struct weft_worker *w)
+{
+	if (w->pending_msgs) {
+		io_uring_submit(w->ring);
+		w->pending_msgs = 0;
+	}
 }
 
 /* ---- switching ---- */
@@ -145,8 +635,14 @@ static struct weft_worker *switch_to(struct weft_worker *w,
 	if (unlikely(weft_stack_guard() == WEFT_GUARD_CANARY) && self)
 		check_canary(self);
 	w->cur = next;
-	if (next)
-		next->state = FIBER_RUNNING;
+	if (next) {
+		WRITE_ONCE(next->state, FIBER_RUNNING);
+		next->budget = w->budget;
+	}
+	/* For the monitor: who runs, and that something switched. */
+	/* Release: the monitor may read next's name and id. */
+	__atomic_store_n(&w->running, next, __ATOMIC_RELEASE);
+	__atomic_store_n(&w->switches, w->switches + 1, __ATOMIC_RELAXED);
 	weft_san_leave(ssan, next ? &next->san : &w->loop_san, dying);
 	w = weft_ctx_switch(self ? &self->ctx : &w->loop_ctx,
 			    next ? &next->ctx : &w->loop_ctx, w);
@@ -156,13 +652,85 @@ static struct weft_worker *switch_to(struct weft_worker *w,
 	return w;
 }
 
+/* Every TICK_PERIOD rounds: timers, and wakes waiting to be submitted. */
+static WEFT_NOINLINE void tick(struct weft_worker *w)
+{
+	weft__timers_run(w, weft_now_ns());
+	if (w->pending_msgs)
+		flush_msgs(w);
+}
+
+/* pick() when the fast path does not apply. */
+static WEFT_NOINLINE struct weft_fiber *pick_slow(struct weft_worker *w,
+						  bool periodic)
+{
+	struct weft_fiber *f;
+
+	if (periodic) {
+		tick(w);
+		if ((f = inject_pop(w->rt)))
+			return f;
+	}
+	if (READ_ONCE(w->inbox))
+		inbox_drain(w);
+	if (READ_ONCE(w->runnext) && (f = runnext_swap(w, NULL))) {
+		if (w->streak < RUNNEXT_MAX) {
+			w->streak++;
+			return f;
+		}
+		if (!w->local.head && !runq_len(&w->runq)) {
+			w->streak = 0;	/* nobody else waits */
+			return f;
+		}
+		/* Others have waited long enough: runnext queues up too. */
+		if (f->bound)
+			fifo_push(&w->local, f);
+		else
+			runq_put(w, f);
+	}
+	w->streak = 0;
+	if (w->local.head && (w->tick & 1))
+		return fifo_pop(&w->local);
+	if ((f = runq_get(w)))
+		return f;
+	if (w->local.head)
+		return fifo_pop(&w->local);
+	return inject_pop(w->rt);
+}
+
+/*
+ * The next fiber to run from @w's own queues, or NULL. The fast path is
+ * a hand-off: runnext, nothing in the inbox, not a periodic round.
+ */
+static inline struct weft_fiber *pick(struct weft_worker *w)
+{
+	bool periodic = !(++w->tick & (TICK_PERIOD - 1));
+	struct weft_fiber *f = READ_ONCE(w->runnext);
+
+	if (likely(f && !periodic && w->streak < RUNNEXT_MAX &&
+		   !READ_ONCE(w->inbox)) &&
+	    (w->rt->nworkers == 1 || (f = runnext_swap(w, NULL)))) {
+		if (w->rt->nworkers == 1)
+			WRITE_ONCE(w->runnext, NULL);
+		w->streak++;
+		return f;
+	}
+	return pick_slow(w, periodic);
+}
+
 /* Switch to the next runnable fiber, or to the loop. */
 static struct weft_worker *schedule(struct weft_worker *w,
 				    struct weft_fiber *self, bool dying)
 {
-	if (unlikely(!(++w->tick % TIMER_TICKS)) && w->ntimers)
-		weft__timers_run(w, weft_now_ns());
-	return switch_to(w, self, runq_pop(&w->runq), dying);
+	struct weft_fiber *next = pick(w);
+
+	if (unlikely(__atomic_load_n(&w->rt->stop, __ATOMIC_RELAXED)) &&
+	    next) {
+		/* Stopping: leave it queued for abandon() and go home. */
+		fifo_push(&w->local, next);
+		next = NULL;
+	}
+	return switch_to(w, self, next, dying);
 }
 
 /* The calling fiber waits; someone else will weft__ready() it. */
@@ -189,7 +757,8 @@ struct weft_fiber *weft__lookup(uint64_t fid)
 	if (!top)
 		return NULL;
 	f = fiber_of_top(top);
-	if (f->id != fid || f->state == FIBER_FREE)
+	if (__atomic_load_n(&f->id, __ATOMIC_ACQUIRE) != fid ||
+	    READ_ONCE(f->state) == FIBER_FREE)
 		return NULL;
 	return f;
 }
@@ -198,18 +767,44 @@ struct weft_fiber *weft__lookup(uint64_t fid)
 static void reap(struct weft_worker *w, struct weft_fiber *f)
 {
 	weft_san_stack_gone(&f->san);
-	f->state = FIBER_FREE;
+	WRITE_ONCE(f->state, FIBER_FREE);
 	f->gen++;
-	f->id = 0;
+	__atomic_store_n(&f->id, 0, __ATOMIC_RELEASE);
 	weft_stack_put(&w->stacks, f->cls, f->top, f->index);
+}
+
+static void stop_all(struct weft_rt *rt)
+{
+	struct weft_worker *self = weft__cur_worker;
+	unsigned int i;
+
+	__atomic_store_n(&rt->stop, true, __ATOMIC_SEQ_CST);
+	for (i = 0; i < rt->nworkers; i++)
+		if (&rt->workers[i] != self)
+			wake_worker(self, &rt->workers[i]);
+	if (self && self->ring)
+		flush_msgs(self);
+	__atomic_store_n(&rt->monitor_futex, 1, __ATOMIC_RELEASE);
+	futex(&rt->monitor_futex, FUTEX_WAKE, 1, NULL);
+}
+
+/* One fiber fewer; the last one (or the first, after shutdown) stops all. */
+static void fiber_gone(struct weft_rt *rt, struct weft_fiber *f)
+{
+	long left = __atomic_sub_fetch(&rt->nlive, 1, __ATOMIC_ACQ_REL);
+
+	if (!left || (f == rt->main &&
+		      __atomic_load_n(&rt->shutdown, __ATOMIC_ACQUIRE)))
+		stop_all(rt);
 }
 
 /* Post of a fiber's last switch: publish JOIN_DONE, wake the joiner. */
 static void exit_commit(struct weft_worker *w, struct weft_fiber *f)
 {
+	struct weft_rt *rt = w->rt;
 	uintptr_t old;
 
-	f->state = FIBER_DONE;
+	WRITE_ONCE(f->state, FIBER_DONE);
 	old = __atomic_exchange_n(&f->join, JOIN_DONE, __ATOMIC_ACQ_REL);
 	if (old == JOIN_DETACHED) {
 		__atomic_store_n(&f->join, JOIN_REAPED, __ATOMIC_RELAXED);
@@ -217,6 +812,7 @@ static void exit_commit(struct weft_worker *w, struct weft_fiber *f)
 	} else if (old != JOIN_NONE) {
 		weft__ready(w, (struct weft_fiber *)old);
 	}
+	fiber_gone(rt, f);
 }
 
 /*
@@ -225,9 +821,9 @@ static void exit_commit(struct weft_worker *w, struct weft_fiber *f)
  */
 static void exit_handoff(struct weft_worker *w, struct weft_fiber *f)
 {
-	(void)w;
-	f->state = FIBER_DONE;
+	WRITE_ONCE(f->state, FIBER_DONE);
 	__atomic_store_n(&f->join, JOIN_DONE, __ATOMIC_RELEASE);
+	fiber_gone(w->rt, f);
 }
 
 /*
@@ -249,15 +845,10 @@ static __attribute__((noreturn)) void fiber_exit(struct weft_fiber *f,
 	if (f->fls_mask)
 		weft__fls_run_destructors(f);
 	f->result = result;
-	w->nlive--;
 	w->post_f = f;
-	if (f == w->rt->main && w->rt->shutdown) {
-		/* Nothing else will run: go straight back to the loop. */
-		w->post = exit_commit;
-		switch_to(w, f, NULL, true);
-	}
 	j = __atomic_load_n(&f->join, __ATOMIC_ACQUIRE);
-	if (j > JOIN_REAPED) {
+	if (j > JOIN_REAPED && (!((struct weft_fiber *)j)->bound ||
+				((struct weft_fiber *)j)->home == w)) {
 		/* A joiner waits: hand the worker to it directly. */
 		w->post = exit_handoff;
 		switch_to(w, f, (struct weft_fiber *)j, true);
@@ -284,10 +875,23 @@ static inline size_t top_offset(uint32_t index)
 	return ((index * 0x9e3779b1U) >> 28) * 64;
 }
 
-static int spawn(struct weft_worker *w, struct weft_fiber **out,
-		 const struct weft_attr *attr, void *(*fn)(void *), void *arg)
+/* Post of a work-first spawn: the spawner waits in runnext. */
+static void spawn_commit(struct weft_worker *w, struct weft_fiber *f)
 {
-	unsigned int cls = w->rt->stack_cls;
+	weft__ready(w, f);
+}
+
+/*
+ * Create a fiber and make it run: on another worker (WEFT_ON_WORKER), at
+ * once (from a fiber: work first), or next (from the loop). @fid gets its
+ * id, or is NULL.
+ */
+static int spawn(struct weft_worker *w, const struct weft_attr *attr,
+		 void *(*fn)(void *), void *arg, uint64_t *fid)
+{
+	struct weft_rt *rt = w->rt;
+	struct weft_worker *on = w;
+	unsigned int cls = rt->stack_cls;
 	struct weft_fiber *f;
 	uint32_t index;
 	void *top;
@@ -300,11 +904,15 @@ static int spawn(struct weft_worker *w, struct weft_fiber **out,
 			return c;
 		cls = c;
 	}
+	if (attr && (attr->flags & WEFT_ON_WORKER)) {
+		if (attr->worker >= rt->nworkers)
+			return -EINVAL;
+		on = &rt->workers[attr->worker];
+	}
 	top = weft_stack_get(&w->stacks, cls, &index);
 	if (unlikely(!top))
 		return -ENOMEM;
 	f = fiber_of_top(top);
-	f->id = make_id(f->gen ? f->gen : (f->gen = 1), cls, index);
 	f->join = attr && (attr->flags & WEFT_DETACHED) ? JOIN_DETACHED
 							: JOIN_NONE;
 	f->cls = cls;
@@ -313,6 +921,9 @@ static int spawn(struct weft_worker *w, struct weft_fiber **out,
 	f->fn = fn;
 	f->arg = arg;
 	f->fls_mask = 0;
+	f->bound = attr && (attr->flags & WEFT_BOUND);
+	f->home = on;
+	f->timer_w = NULL;
 	f->name[0] = '\0';
 	if (attr && attr->name) {
 		strncpy(f->name, attr->name, WEFT_NAME_MAX - 1);
@@ -324,9 +935,31 @@ static int spawn(struct weft_worker *w, struct weft_fiber **out,
 	weft_san_stack_new(&f->san, lo + WEFT_PAGE,
 			   (char *)f - lo - WEFT_PAGE);
 	weft_ctx_make(&f->ctx, (char *)f - top_offset(index), fiber_main, f);
-	w->nlive++;
-	weft__ready(w, f);
-	*out = f;
+	/* Release: a lookup that sees the id sees the fiber. */
+	__atomic_store_n(&f->id, make_id(f->gen ? f->gen : (f->gen = 1), cls,
+					 index), __ATOMIC_RELEASE);
+	__atomic_add_fetch(&rt->nlive, 1, __ATOMIC_RELAXED);
+	if (fid)	/* before it can run, finish and be reaped elsewhere */
+		*fid = f->id;
+	if (on != w) {
+		WRITE_ONCE(f->state, FIBER_RUNNABLE);
+		inbox_push(on, f);
+		wake_worker(w, on);
+	} else if (w->cur) {
+		/*
+		 * Work first (Cilk): the child runs now and the spawner
+		 * waits in runnext, which pushes the older continuation to
+		 * the ring for thieves. A spawn tree then runs depth-first
+		 * on warm stacks, where queueing the children would keep a
+		 * million cold ones alive, breadth-first, with idle workers
+		 * stealing the biggest pieces.
+		 */
+		w->post = spawn_commit;
+		w->post_f = w->cur;
+		switch_to(w, w->cur, f, false);
+	} else {
+		weft__ready(w, f);
+	}
 	return 0;
 }
 
@@ -334,19 +967,15 @@ WEFT_EXPORT int weft_spawn(uint64_t *fid, const struct weft_attr *attr,
 			   void *(*fn)(void *), void *arg)
 {
 	struct weft_worker *w = weft__cur_worker;
-	struct weft_fiber *f;
-	int ret;
 
 	if (unlikely(!w || !w->cur))
 		return -EPERM;
 	if (unlikely(!fn || (!fid && !(attr && (attr->flags & WEFT_DETACHED)))))
 		return -EINVAL;
-	if (unlikely(attr && (attr->flags & ~WEFT_DETACHED)))
+	if (unlikely(attr && (attr->flags & ~(WEFT_DETACHED | WEFT_ON_WORKER |
+					      WEFT_BOUND))))
 		return -EINVAL;
-	ret = spawn(w, &f, attr, fn, arg);
-	if (likely(!ret) && fid)
-		*fid = f->id;
-	return ret;
+	return spawn(w, attr, fn, arg, fid);
 }
 
 /* Post of a joiner's switch: publish it, unless the target just finished. */
@@ -377,7 +1006,7 @@ WEFT_EXPORT int weft_join(uint64_t fid, void **result)
 	j = __atomic_load_n(&f->join, __ATOMIC_ACQUIRE);
 	if (j == JOIN_NONE) {
 		self->wait = f;
-		self->state = FIBER_PARKED;
+		WRITE_ONCE(self->state, FIBER_PARKED);
 		w->post = join_commit;
 		w->post_f = self;
 		w = weft__park(w, self);
@@ -414,6 +1043,12 @@ WEFT_EXPORT int weft_detach(uint64_t fid)
 	return 0;
 }
 
+/* Post of a yield: the yielder queues at the back. */
+static void yield_commit(struct weft_worker *w, struct weft_fiber *f)
+{
+	weft__ready_tail(w, f);
+}
+
 WEFT_EXPORT int weft_yield(void)
 {
 	struct weft_worker *w = weft__cur_worker;
@@ -421,14 +1056,23 @@ WEFT_EXPORT int weft_yield(void)
 
 	if (unlikely(!w || !(self = w->cur)))
 		return -EPERM;
-	if (unlikely(!w->runq.head)) {
-		if (!w->ntimers)
+	if (unlikely(!has_work(w) &&
+		     !__atomic_load_n(&w->rt->ninject, __ATOMIC_RELAXED))) {
+		/* An await point even without a switch: tell the monitor. */
+		__atomic_store_n(&w->switches, w->switches + 1,
+				 __ATOMIC_RELAXED);
+		if (weft__timers_next(w) > weft_now_ns())
 			return 0;
 		weft__timers_run(w, weft_now_ns());
-		if (!w->runq.head)
+		if (!has_work(w))
 			return 0;
 	}
-	weft__ready(w, self);
+	/*
+	 * Queue ourselves only after the switch (yield_commit): a thief
+	 * must never find a fiber whose registers are not saved yet.
+	 */
+	w->post = yield_commit;
+	w->post_f = self;
 	schedule(w, self, false);
 	return 0;
 }
@@ -438,6 +1082,20 @@ WEFT_EXPORT uint64_t weft_self(void)
 	struct weft_worker *w = weft__cur_worker;
 
 	return w && w->cur ? w->cur->id : 0;
+}
+
+WEFT_EXPORT int weft_worker(void)
+{
+	struct weft_worker *w = weft__cur_worker;
+
+	return w ? (int)w->index : -EPERM;
+}
+
+WEFT_EXPORT int weft_workers(void)
+{
+	struct weft_rt *rt = __atomic_load_n(&running_rt, __ATOMIC_ACQUIRE);
+
+	return rt ? (int)rt->nworkers : -EPERM;
 }
 
 WEFT_EXPORT int weft_name(uint64_t fid, char *buf, size_t len)
@@ -466,31 +1124,6 @@ WEFT_EXPORT uint64_t weft_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
-WEFT_EXPORT int weft_sleep_until_ns(uint64_t deadline_ns)
-{
-	struct weft_worker *w = weft__cur_worker;
-	struct weft_fiber *self;
-	int ret;
-
-	if (unlikely(!w || !(self = w->cur)))
-		return -EPERM;
-	if (deadline_ns <= weft_now_ns())
-		return weft_yield();
-	self->deadline_ns = deadline_ns;
-	ret = weft__timer_add(w, self);
-	if (ret)
-		return ret;
-	weft__park(w, self);
-	return 0;
-}
-
-WEFT_EXPORT int weft_sleep_ns(uint64_t ns)
-{
-	if (!ns)
-		return weft_yield();
-	return weft_sleep_until_ns(weft_now_ns() + ns);
-}
-
 WEFT_EXPORT int weft_shutdown(void)
 {
 	struct weft_rt *rt = __atomic_load_n(&running_rt, __ATOMIC_ACQUIRE);
@@ -498,58 +1131,417 @@ WEFT_EXPORT int weft_shutdown(void)
 	if (!rt)
 		return -EPERM;
 	__atomic_store_n(&rt->shutdown, true, __ATOMIC_RELEASE);
+	if (READ_ONCE(rt->main->state) == FIBER_DONE)
+		stop_all(rt);
 	return 0;
 }
 
-/* ---- the loop ---- */
+/* ---- idle: stealing and sleeping ---- */
 
-static WEFT_COLD void deadlock(struct weft_worker *w)
+static struct weft_fiber *steal(struct weft_worker *w)
 {
+	struct weft_rt *rt = w->rt;
+	struct weft_fiber *f;
+	unsigned int i;
+
+	for (i = 0; i < w->nvictims; i++) {
+		f = runq_steal(w, &rt->workers[w->victims[i]]);
+		if (f)
+			return f;
+	}
+	return inject_pop(rt);
+}
+
+/* Is there anything, anywhere, this worker could run? */
+static bool work_anywhere(struct weft_worker *w)
+{
+	struct weft_rt *rt = w->rt;
+	unsigned int i;
+
+	if (has_work(w) || __atomic_load_n(&rt->ninject, __ATOMIC_SEQ_CST))
+		return true;
+	for (i = 0; i < w->nvictims; i++)
+		if (runq_len(&rt->workers[w->victims[i]].runq))
+			return true;
+	return false;
+}
+
+/* Stop spinning; the last spinner to find work wakes a replacement (Go). */
+static void spin_stop(struct weft_worker *w, bool found)
+{
+	struct weft_rt *rt = w->rt;
+
+	if (!w->spinning)
+		return;
+	w->spinning = false;
+	if (!__atomic_sub_fetch(&rt->nspinning, 1, __ATOMIC_SEQ_CST) && found)
+		wakep(rt);
+}
+
+static WEFT_COLD void deadlock(struct weft_rt *rt)
+{
+	unsigned int i;
+
 	weft_log("deadlock: %ld fibers are parked and nothing can wake them",
-		 w->nlive);
+		 __atomic_load_n(&rt->nlive, __ATOMIC_RELAXED));
+	for (i = 0; weft_debug_on && i < rt->nworkers; i++) {
+		struct weft_worker *w = &rt->workers[i];
+
+		weft_dbg("worker %u: idle=%d runnext=%p inbox=%p local=%p runq=%u timers=%u",
+			 i, !!(__atomic_load_n(&rt->idle[i / 64],
+					       __ATOMIC_RELAXED) & bit_of(i)),
+			 (void *)READ_ONCE(w->runnext),
+			 (void *)READ_ONCE(w->inbox), (void *)w->local.head,
+			 runq_len(&w->runq), w->timers.n);
+	}
 	abort();
 }
 
-/* Sleep until @deadline or until a fiber is readied from outside. */
-static void idle_wait(uint64_t deadline)
+/*
+ * Does the process run threads weft did not start? One of them might
+ * still ready a fiber with its first weft call, so no deadlock can be
+ * declared. Counted from /proc/self/task; unknown counts as yes.
+ */
+static bool other_threads(struct weft_rt *rt)
+{
+	unsigned int n = 0, mine = rt->nworkers + rt->has_monitor;
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+
+	if (!d)
+		return true;
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	if (n > mine)
+		weft_dbg("every fiber is parked, but %u threads besides weft's may wake one",
+			 n - mine);
+	return n > mine;
+}
+
+/*
+ * Every worker counted itself idle with no timer. Those still between
+ * counting and their last look (they may be about to find work) are caught
+ * by looking at every queue: all were pushed before their pushers went
+ * idle, and no worker runs to push more. A thread outside the workers
+ * might still: then no verdict (one that used weft, or any that exists).
+ */
+static void deadlock_check(struct weft_rt *rt)
+{
+	unsigned int i;
+
+	if (__atomic_load_n(&rt->foreign, __ATOMIC_SEQ_CST) ||
+	    __atomic_load_n(&rt->stop, __ATOMIC_SEQ_CST) ||
+	    __atomic_load_n(&rt->ninject, __ATOMIC_SEQ_CST))
+		return;
+	for (i = 0; i < rt->nworkers; i++) {
+		struct weft_worker *v = &rt->workers[i];
+
+		if (READ_ONCE(v->inbox) || runq_len(&v->runq) ||
+		    weft__timers_next(v) != UINT64_MAX)
+			return;
+	}
+	if (__atomic_load_n(&rt->nblocked, __ATOMIC_SEQ_CST) == rt->nworkers &&
+	    !other_threads(rt))
+		deadlock(rt);
+}
+
+static void ring_drain(struct weft_worker *w)
+{
+	struct io_uring_cqe *cqe;
+
+	while (!io_uring_peek_cqe(w->ring, &cqe)) {
+		uint64_t ud = cqe->user_data;
+
+		if (ud == TAG_EFD) {
+			struct io_uring_sqe *sqe = io_uring_get_sqe(w->ring);
+
+			if (sqe) {
+				io_uring_prep_read(sqe, w->efd, &w->efd_buf,
+						   sizeof(w->efd_buf), 0);
+				sqe->user_data = TAG_EFD;
+				w->pending_msgs++;
+			}
+		} else if (ud >> 32 == TAG_MSG) {
+			/* A MSG_RING failed (its CQ full?): kick the fd. */
+			efd_kick(&w->rt->workers[(uint32_t)ud]);
+		}
+		io_uring_cqe_seen(w->ring, cqe);
+	}
+}
+
+static void sleep_until(struct weft_worker *w, uint64_t deadline)
 {
 	struct timespec ts = {
 		.tv_sec = deadline / 1000000000ULL,
 		.tv_nsec = deadline % 1000000000ULL,
 	};
 
-	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) ==
-	       EINTR)
-		;
+	if (w->ring) {
+		struct __kernel_timespec kts;
+		struct io_uring_cqe *cqe;
+		uint64_t now = weft_now_ns();
+
+		if (deadline != UINT64_MAX) {
+			uint64_t d = deadline > now ? deadline - now : 0;
+
+			kts.tv_sec = d / 1000000000ULL;
+			kts.tv_nsec = d % 1000000000ULL;
+		}
+		/* Submits the queued wakes and sleeps: one syscall. */
+		io_uring_submit_and_wait_timeout(w->ring, &cqe, 1,
+				deadline == UINT64_MAX ? NULL : &kts, NULL);
+		w->pending_msgs = 0;
+		ring_drain(w);
+		return;
+	}
+	while (!__atomic_load_n(&w->futex, __ATOMIC_ACQUIRE)) {
+		int ret = futex(&w->futex, FUTEX_WAIT_BITSET, 0,
+				deadline == UINT64_MAX ? NULL : &ts);
+
+		if (ret && errno == ETIMEDOUT)
+			break;
+	}
+}
+
+/*
+ * Leave the idle set. If a waker cleared our bit first, it owes us a
+ * reason (it is storing it now) and a wake message (a spurious wake-up
+ * later): take the reason, and with it the spinning it counted for us.
+ */
+static void idle_leave(struct weft_worker *w)
+{
+	uint32_t why;
+
+	if (idle_clear(w->rt, w))
+		return;
+	while (!(why = __atomic_exchange_n(&w->wake_reason, 0,
+					   __ATOMIC_ACQUIRE)))
+		weft_cpu_relax();
+	if (why == WAKE_SPIN)
+		w->spinning = true;
+}
+
+/* Sleep until woken or the next timer; see "Idle and wake" above. */
+static void idle_sleep(struct weft_worker *w)
+{
+	struct weft_rt *rt = w->rt;
+	uint64_t deadline = weft__timers_next(w);
+	bool last;
+
+	/* No longer spinning: no wakep, the look below stands in for it. */
+	spin_stop(w, false);
+	w->idle_blocked = deadline == UINT64_MAX;
+	__atomic_store_n(&w->futex, 0, __ATOMIC_RELAXED);
+	__atomic_fetch_or(&rt->idle[w->index / 64], bit_of(w->index),
+			  __ATOMIC_SEQ_CST);
+	__atomic_add_fetch(&rt->nidle, 1, __ATOMIC_SEQ_CST);
+	last = w->idle_blocked &&
+	       __atomic_add_fetch(&rt->nblocked, 1, __ATOMIC_SEQ_CST) ==
+		       rt->nworkers;
+	/*
+	 * Mark, barrier, look: pairs with push, barrier, look in wakep()
+	 * and wake_worker(). Going to sleep is rare next to making work,
+	 * so this side takes the heavy barrier (internal.h).
+	 */
+	weft__heavy_barrier();
+	if (work_anywhere(w) || __atomic_load_n(&rt->stop, __ATOMIC_SEQ_CST)) {
+		idle_leave(w);
+		flush_msgs(w);
+		return;
+	}
+	if (unlikely(last))
+		deadlock_check(rt);
+	sleep_until(w, deadline);
+	idle_leave(w);
+}
+
+/*
+ * Find work for an empty worker: timers, spinning thieves, then sleep.
+ * Returns NULL when the runtime stops.
+ */
+static struct weft_fiber *find_work(struct weft_worker *w)
+{
+	struct weft_rt *rt = w->rt;
+	struct weft_fiber *f;
+
+	for (;;) {
+		if (__atomic_load_n(&rt->stop, __ATOMIC_ACQUIRE)) {
+			spin_stop(w, false);
+			return NULL;
+		}
+		weft__timers_run(w, weft_now_ns());
+		if ((f = pick(w)))
+			break;
+		if (w->ring)
+			flush_msgs(w);
+		if (rt->nworkers > 1 && !w->spinning &&
+		    2 * __atomic_load_n(&rt->nspinning, __ATOMIC_RELAXED) <
+			    rt->nworkers - __atomic_load_n(&rt->nidle,
+							   __ATOMIC_RELAXED)) {
+			w->spinning = true;
+			__atomic_add_fetch(&rt->nspinning, 1, __ATOMIC_SEQ_CST);
+		}
+		if (w->spinning) {
+			uint64_t start = weft_now_ns(), now = start;
+
+			do {
+				if ((f = steal(w)) || (f = pick(w)))
+					goto found;
+				/*
+				 * Past the first few microseconds, let
+				 * whatever else wants this CPU (perhaps the
+				 * fiber that will make our work) run.
+				 */
+				if (now - start > SPIN_YIELD_NS)
+					sched_yield();
+				else
+					weft_cpu_relax();
+				now = weft_now_ns();
+			} while (!__atomic_load_n(&rt->stop,
+						  __ATOMIC_RELAXED) &&
+				 now - start < rt->spin_ns &&
+				 weft__timers_next(w) > now);
+		}
+		idle_sleep(w);
+	}
+found:
+	spin_stop(w, true);
+	return f;
 }
 
 static void worker_loop(struct weft_worker *w)
 {
-	struct weft_rt *rt = w->rt;
+	struct weft_fiber *f;
 
 	for (;;) {
-		struct weft_fiber *f = runq_pop(&w->runq);
-
-		if (f) {
-			w = switch_to(w, NULL, f, false);
-			continue;
-		}
-		if (rt->main->state == FIBER_DONE &&
-		    (!w->nlive || __atomic_load_n(&rt->shutdown,
-						  __ATOMIC_ACQUIRE)))
+		f = pick(w);
+		if (!f && !(f = find_work(w)))
 			return;
-		if (w->ntimers) {
-			uint64_t now = weft_now_ns();
-			uint64_t next = weft__timers_next(w);
-
-			if (next > now)
-				idle_wait(next);
-			weft__timers_run(w, weft_now_ns());
-			continue;
+		if (unlikely(__atomic_load_n(&w->rt->stop, __ATOMIC_RELAXED))) {
+			fifo_push(&w->local, f);
+			return;
 		}
-		deadlock(w);
+		w = switch_to(w, NULL, f, false);
 	}
 }
+
+/* ---- the monitor ---- */
+
+struct watch {
+	uint64_t switches;
+	uint64_t since;			/* wall clock when it last changed */
+	uint64_t since_cpu;		/* the worker's CPU time then */
+	bool reported;
+};
+
+/* CPU time the worker's thread has used: a stall is time on a CPU. */
+static uint64_t cpu_ns(const struct weft_worker *w)
+{
+	struct timespec ts;
+
+	if (clock_gettime(w->cpuclock, &ts))
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static void say_stall(struct weft_worker *w, struct weft_fiber *f,
+		      uint64_t ms)
+{
+	char name[WEFT_NAME_MAX];
+
+	/*
+	 * Acquiring w->running made the fiber's spawn visible. It may have
+	 * finished since, and its slot been reused: the line may then name
+	 * the next fiber, but it reads mapped, terminated memory.
+	 */
+	memcpy(name, f->name, WEFT_NAME_MAX);
+	name[WEFT_NAME_MAX - 1] = '\0';
+	weft_log("stall: fiber %#llx \"%s\" on worker %u has run %llu ms without an await point",
+		 (unsigned long long)__atomic_load_n(&f->id, __ATOMIC_RELAXED),
+		 name, w->index, (unsigned long long)ms);
+}
+
+/* Take the fibers queued behind a stuck worker and let others run them. */
+static void rescue(struct weft_rt *rt, struct weft_worker *w)
+{
+	struct weft_fiber *batch[RUNQ_SIZE / 2];
+	uint32_t n, i;
+
+	struct weft_fiber *f = __atomic_exchange_n(&w->runnext, NULL,
+						   __ATOMIC_ACQ_REL);
+
+	if (f && f->bound)
+		inbox_push(w, f);	/* cannot move: back to its owner */
+	else if (f)
+		inject_push(rt, f, f, 1);
+	while ((n = runq_grab(w, batch))) {
+		for (i = 0; i + 1 < n; i++)
+			batch[i]->next = batch[i + 1];
+		inject_push(rt, batch[0], batch[n - 1], n);
+		weft_dbg("monitor: moved %u fibers off stuck worker %u", n,
+			 w->index);
+	}
+	wakep(rt);
+}
+
+static void *monitor_main(void *arg)
+{
+	struct weft_rt *rt = arg;
+	struct watch *watch = calloc(rt->nworkers, sizeof(*watch));
+	uint64_t period_ns = 1000000ULL * (rt->stall_ms && rt->stall_ms < 40 ?
+					   (rt->stall_ms + 3) / 4 : 10);
+	uint64_t stuck_ns = 2 * period_ns;
+	unsigned int i;
+
+	if (!watch)
+		return NULL;
+	while (!__atomic_load_n(&rt->monitor_futex, __ATOMIC_ACQUIRE)) {
+		struct timespec ts = {
+			.tv_sec = period_ns / 1000000000ULL,
+			.tv_nsec = period_ns % 1000000000ULL,
+		};
+		uint64_t now;
+
+		futex(&rt->monitor_futex, FUTEX_WAIT, 0, &ts);
+		now = weft_now_ns();
+		for (i = 0; i < rt->nworkers; i++) {
+			struct weft_worker *w = &rt->workers[i];
+			uint64_t s = __atomic_load_n(&w->switches,
+						     __ATOMIC_RELAXED);
+			struct weft_fiber *f = __atomic_load_n(&w->running,
+							       __ATOMIC_ACQUIRE);
+
+			if (s != watch[i].switches || !f) {
+				watch[i] = (struct watch){
+					s, now, rt->stall_ms ? cpu_ns(w) : 0,
+					false };
+				continue;
+			}
+			/*
+			 * CPU time, not wall time: a worker the kernel
+			 * preempted, or one blocked in a system call, is not
+			 * running a fiber that forgot its await points.
+			 */
+			if (rt->stall_ms && !watch[i].reported) {
+				uint64_t ran = cpu_ns(w) - watch[i].since_cpu;
+
+				if (ran >= rt->stall_ms * 1000000ULL) {
+					say_stall(w, f, ran / 1000000);
+					watch[i].reported = true;
+				}
+			}
+			if (rt->nworkers > 1 && now - watch[i].since >= stuck_ns &&
+			    (runq_len(&w->runq) ||
+			     __atomic_load_n(&w->runnext, __ATOMIC_RELAXED)))
+				rescue(rt, w);
+		}
+	}
+	free(watch);
+	return NULL;
+}
+
+/* ---- setting up and tearing down ---- */
 
 /* At shutdown: release the slot of every fiber that never finished. */
 static void abandon(unsigned int cls, uint32_t index, void *top, void *arg)
@@ -559,19 +1551,29 @@ static void abandon(unsigned int cls, uint32_t index, void *top, void *arg)
 
 	(void)cls;
 	(void)index;
-	if (f->state == FIBER_FREE || f == w->rt->main)
+	if (READ_ONCE(f->state) == FIBER_FREE || f == w->rt->main)
 		return;
 	__atomic_store_n(&f->join, JOIN_REAPED, __ATOMIC_RELAXED);
 	reap(w, f);
 }
 
-static int config(const struct weft_rt_attr *attr, struct weft_rt *rt)
+static const char *const backend_names[] = { "io_uring", "epoll", NULL };
+
+struct config {
+	unsigned int workers;
+	int backend;
+};
+
+static int config(const struct weft_rt_attr *attr, struct weft_rt *rt,
+		  struct config *c, const struct weft_topo *topo)
 {
+	unsigned long workers, budget, stall_ms, spin_us;
 	size_t stack;
+	bool pin;
 	int guard, ret;
 
-	if (attr && (attr->flags || attr->workers > 1))
-		return attr->flags ? -EINVAL : -EOPNOTSUPP;
+	if (attr && attr->flags)
+		return -EINVAL;
 	ret = weft_env_bool("WEFT_DEBUG", false, &weft_debug_on);
 	if (!ret)
 		ret = weft_env_size("WEFT_STACK_SIZE", DEFAULT_STACK,
@@ -579,34 +1581,234 @@ static int config(const struct weft_rt_attr *attr, struct weft_rt *rt)
 	if (!ret)
 		ret = weft_env_choice("WEFT_GUARD", weft_guard_names, -1,
 				      &guard);
+	if (!ret)
+		ret = weft_env_uint("WEFT_WORKERS", topo->ncpus, 1, MAX_WORKERS,
+				    &workers);
+	if (!ret)
+		ret = weft_env_uint("WEFT_BUDGET", 128, 1, 1000000, &budget);
+	if (!ret)
+		ret = weft_env_uint("WEFT_STALL_MS", 50, 0, 3600000,
+				    &stall_ms);
+	if (!ret)
+		ret = weft_env_uint("WEFT_SPIN_US", 50, 0, 1000000, &spin_us);
+	if (!ret)
+		ret = weft_env_bool("WEFT_PIN", false, &pin);
+	if (!ret)
+		ret = weft_env_choice("WEFT_BACKEND", backend_names, 0,
+				      &c->backend);
+	if (!ret)
+		ret = weft_rseq_init();		/* WEFT_RSEQ */
 	if (ret)
 		return ret;
+	if (attr && attr->workers) {
+		if (attr->workers > MAX_WORKERS)
+			return -EINVAL;
+		workers = attr->workers;
+	}
 	if (attr && attr->stack_size) {
 		if (attr->stack_size > WEFT_STACK_MAX)
 			return -EINVAL;
 		stack = attr->stack_size;
 	}
+	c->workers = workers;
+	rt->budget = budget;
+	rt->stall_ms = stall_ms;
+	rt->pin = pin;
+	rt->spin_ns = spin_us * 1000ULL;
 	rt->stack_cls = weft_stack_class(stack);
 	guard = weft_stack_init(guard);
 	if (guard < 0) {
 		weft_log("WEFT_GUARD=madvise: MADV_GUARD_INSTALL is not supported by this kernel (Linux 6.13+); use mprotect, canary or none");
 		return guard;
 	}
-	weft_dbg("guard=%s stack=%zuKiB workers=1", weft_guard_names[guard],
-		 weft_stack_class_size(rt->stack_cls) >> 10);
+	weft_dbg("guard=%s stack=%zuKiB workers=%lu budget=%lu",
+		 weft_guard_names[guard],
+		 weft_stack_class_size(rt->stack_cls) >> 10, workers, budget);
 	return 0;
+}
+
+/* A ring for idle sleeps and wakes, made on the worker's own thread. */
+static int ring_init(struct weft_worker *w)
+{
+	static const unsigned int flags[] = {
+		IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+		IORING_SETUP_COOP_TASKRUN,
+		0,
+	};
+	struct io_uring_sqe *sqe;
+	unsigned int i;
+	int ret = -ENOSYS;
+
+	w->ring = calloc(1, sizeof(*w->ring));
+	if (!w->ring)
+		return -ENOMEM;
+	for (i = 0; i < ARRAY_SIZE(flags); i++) {
+		ret = io_uring_queue_init(64, w->ring, flags[i]);
+		if (ret != -EINVAL)
+			break;
+	}
+	if (ret) {
+		free(w->ring);
+		w->ring = NULL;
+		return ret;
+	}
+	sqe = io_uring_get_sqe(w->ring);
+	io_uring_prep_read(sqe, w->efd, &w->efd_buf, sizeof(w->efd_buf), 0);
+	sqe->user_data = TAG_EFD;
+	io_uring_submit(w->ring);
+	return 0;
+}
+
+static void ring_fini(struct weft_worker *w)
+{
+	if (w->ring) {
+		io_uring_queue_exit(w->ring);
+		free(w->ring);
+		w->ring = NULL;
+	}
+}
+
+struct start {
+	struct weft_worker *w;
+	int backend;
+	int ret;			/* atomic: 1 until the worker says */
+};
+
+static void pin_to(struct weft_worker *w)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(w->cpu, &set);
+	if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set))
+		weft_dbg("worker %u: cannot pin to CPU %u", w->index, w->cpu);
+}
+
+/* Per-thread setup, on the worker's own thread. */
+static int worker_init(struct weft_worker *w, int backend)
+{
+	pthread_attr_t pa;
+	void *lo = NULL;
+	size_t size = 0;
+	int ret;
+
+	if (w->pin)
+		pin_to(w);
+	ret = weft__altstack_init(w);
+	if (ret)
+		return ret;
+	if (backend == 0) {
+		ret = ring_init(w);
+		if (ret)
+			weft_dbg("worker %u: io_uring unavailable (%s): futex wakes",
+				 w->index, strerror(-ret));
+	}
+	if (!pthread_getattr_np(pthread_self(), &pa)) {
+		pthread_attr_getstack(&pa, &lo, &size);
+		pthread_attr_destroy(&pa);
+	}
+	weft_san_thread(&w->loop_san, lo, size);
+	pthread_getcpuclockid(pthread_self(), &w->cpuclock);
+	weft__cur_worker = w;
+	return 0;
+}
+
+/* Its ring stays: others may be sending it a wake; workers_free() goes. */
+static void worker_fini(struct weft_worker *w)
+{
+	weft_stack_cache_drain(&w->stacks);
+	weft__cur_worker = NULL;
+	weft__altstack_fini(w);
+}
+
+static void *worker_main(void *arg)
+{
+	struct start *s = arg;
+	struct weft_worker *w = s->w;
+	int ret = worker_init(w, s->backend);
+
+	__atomic_store_n(&s->ret, ret, __ATOMIC_RELEASE);
+	futex((uint32_t *)&s->ret, FUTEX_WAKE, 1, NULL);
+	if (ret)
+		return NULL;
+	worker_loop(w);
+	worker_fini(w);
+	return NULL;
+}
+
+static int start_worker(struct weft_worker *w, int backend)
+{
+	struct start s = { .w = w, .backend = backend, .ret = 1 };
+	int ret;
+
+	ret = pthread_create(&w->thread, NULL, worker_main, &s);
+	if (ret)
+		return -ret;
+	while (__atomic_load_n(&s.ret, __ATOMIC_ACQUIRE) == 1)
+		futex((uint32_t *)&s.ret, FUTEX_WAIT, 1, NULL);
+	if (s.ret)
+		pthread_join(w->thread, NULL);
+	return s.ret;
+}
+
+static int workers_alloc(struct weft_rt *rt, unsigned int n,
+			 const struct weft_topo *topo)
+{
+	unsigned int i;
+
+	rt->workers = aligned_alloc(64, n * sizeof(*rt->workers));
+	rt->idle = calloc((n + 63) / 64, sizeof(*rt->idle));
+	if (!rt->workers || !rt->idle)
+		return -ENOMEM;
+	memset(rt->workers, 0, n * sizeof(*rt->workers));
+	rt->nworkers = n;
+	for (i = 0; i < n; i++) {
+		struct weft_worker *w = &rt->workers[i];
+
+		w->rt = rt;
+		w->index = i;
+		w->budget = rt->budget;
+		w->efd = -1;
+		w->timers.next = UINT64_MAX;
+		w->node = weft_topo_node_of_worker(topo, i);
+		w->pin = weft_topo_worker_cpu(topo, i, &w->cpu) && rt->pin;
+		w->stacks.node = w->node;
+		w->victims = calloc(n, sizeof(*w->victims));
+		if (!w->victims)
+			return -ENOMEM;
+		w->nvictims = weft_topo_steal_order(topo, i, n, w->victims);
+		w->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (w->efd < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+static void workers_free(struct weft_rt *rt)
+{
+	unsigned int i;
+
+	for (i = 0; rt->workers && i < rt->nworkers; i++) {
+		ring_fini(&rt->workers[i]);
+		free(rt->workers[i].victims);
+		free(rt->workers[i].timers.heap);
+		if (rt->workers[i].efd >= 0)
+			close(rt->workers[i].efd);
+	}
+	free(rt->workers);
+	free(rt->idle);
 }
 
 WEFT_EXPORT int weft_run(const struct weft_rt_attr *attr,
 			 void *(*fn)(void *), void *arg, void **result)
 {
-	struct weft_worker worker = { 0 };
-	struct weft_rt rt = { .workers = &worker, .nworkers = 1 };
+	struct weft_rt rt = { 0 };
 	struct weft_rt *expect = NULL;
-	struct weft_worker *w = &worker;
-	pthread_attr_t pa;
-	void *lo = NULL;
-	size_t size = 0;
+	struct weft_topo topo;
+	uint64_t main_id;
+	struct config c;
+	struct weft_worker *w;
+	unsigned int i, started = 1;
 	int ret;
 
 	if (!fn)
@@ -614,39 +1816,67 @@ WEFT_EXPORT int weft_run(const struct weft_rt_attr *attr,
 	if (!__atomic_compare_exchange_n(&running_rt, &expect, &rt, false,
 					 __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
 		return -EBUSY;
-	ret = config(attr, &rt);
+	weft__barrier_init();
+	ret = weft_topo_init(&topo);
 	if (ret)
 		goto out_unclaim;
-	ret = weft__fault_init();
+	ret = config(attr, &rt, &c, &topo);
+	if (!ret)
+		ret = weft__fault_init();
 	if (ret)
 		goto out_unclaim;
-	w->rt = &rt;
-	ret = weft__altstack_init(w);
+	ret = workers_alloc(&rt, c.workers, &topo);
 	if (ret)
-		goto out_fault;
-	if (!pthread_getattr_np(pthread_self(), &pa)) {
-		pthread_attr_getstack(&pa, &lo, &size);
-		pthread_attr_destroy(&pa);
+		goto out_workers;
+	w = &rt.workers[0];
+	ret = worker_init(w, c.backend);
+	if (ret)
+		goto out_workers;
+	rt.use_uring = w->ring != NULL;
+	/* The first fiber waits on worker 0 until the others are up. */
+	ret = spawn(w, NULL, fn, arg, &main_id);
+	if (ret)
+		goto out_worker0;
+	rt.main = weft__lookup(main_id);
+	for (; started < c.workers; started++) {
+		ret = start_worker(&rt.workers[started], c.backend);
+		if (ret) {
+			weft_log("cannot start worker %u: %s", started,
+				 strerror(-ret));
+			break;
+		}
 	}
-	weft_san_thread(&w->loop_san, lo, size);
-	weft__cur_worker = w;
-
-	ret = spawn(w, &rt.main, NULL, fn, arg);
-	if (ret)
-		goto out_worker;
+	if (ret) {
+		/* Stop the ones that started; the first fiber never runs. */
+		stop_all(&rt);
+		for (i = 1; i < started; i++)
+			pthread_join(rt.workers[i].thread, NULL);
+		weft_stack_each(abandon, w);
+		__atomic_store_n(&rt.main->join, JOIN_REAPED, __ATOMIC_RELAXED);
+		reap(w, rt.main);
+		ret = ret == -EAGAIN || ret == -ENOMEM ? ret : -EAGAIN;
+		goto out_worker0;
+	}
+	if (rt.stall_ms || c.workers > 1)
+		rt.has_monitor = !pthread_create(&rt.monitor, NULL,
+						 monitor_main, &rt);
 	worker_loop(w);
+	for (i = 1; i < c.workers; i++)
+		pthread_join(rt.workers[i].thread, NULL);
+	if (rt.has_monitor) {
+		__atomic_store_n(&rt.monitor_futex, 1, __ATOMIC_RELEASE);
+		futex(&rt.monitor_futex, FUTEX_WAKE, 1, NULL);
+		pthread_join(rt.monitor, NULL);
+	}
 	if (result)
 		*result = rt.main->result;
-	if (rt.shutdown)
-		weft_stack_each(abandon, w);
+	weft_stack_each(abandon, w);
 	__atomic_store_n(&rt.main->join, JOIN_REAPED, __ATOMIC_RELAXED);
 	reap(w, rt.main);
-out_worker:
-	free(w->timers);
-	weft_stack_cache_drain(&w->stacks);
-	weft__cur_worker = NULL;
-	weft__altstack_fini(w);
-out_fault:
+out_worker0:
+	worker_fini(w);
+out_workers:
+	workers_free(&rt);
 	weft__fault_fini();
 out_unclaim:
 	__atomic_store_n(&running_rt, NULL, __ATOMIC_RELEASE);

@@ -3,9 +3,13 @@
 #ifndef WEFT_SCHED_INTERNAL_H
 #define WEFT_SCHED_INTERNAL_H
 
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "../uapi/weft.h"
 #include "../lib/compiler.h"
@@ -13,12 +17,43 @@
 #include "../lib/stack.h"
 #include "../lib/switch.h"
 
+/*
+ * A spinlock for the short critical sections of sync objects. Never held
+ * across a switch: weft__wait() releases it after the waiter's stack is
+ * idle.
+ */
+struct weft_spin {
+	uint32_t locked;
+};
+
+static inline bool weft_spin_trylock(struct weft_spin *l)
+{
+	return !__atomic_exchange_n(&l->locked, 1, __ATOMIC_ACQUIRE);
+}
+
+/* The holder may be a preempted thread: spin a while, then give way. */
+static inline void weft_spin_lock(struct weft_spin *l)
+{
+	unsigned int n = 0;
+
+	while (unlikely(!weft_spin_trylock(l)))
+		while (__atomic_load_n(&l->locked, __ATOMIC_RELAXED))
+			if (++n & 1023)
+				weft_cpu_relax();
+			else
+				sched_yield();
+}
+
+static inline void weft_spin_unlock(struct weft_spin *l)
+{
+	__atomic_store_n(&l->locked, 0, __ATOMIC_RELEASE);
+}
+
 enum fiber_state {
 	FIBER_FREE = 0,		/* the slot holds no fiber (a zero page reads so) */
 	FIBER_RUNNABLE,		/* in a run queue */
 	FIBER_RUNNING,
 	FIBER_PARKED,		/* waiting for someone to ready it */
-	FIBER_SLEEPING,		/* in its worker's timer heap */
 	FIBER_DONE,		/* returned; its slot waits to be reaped */
 };
 
@@ -28,50 +63,101 @@ enum fiber_state {
 #define JOIN_DONE	2UL	/* finished, nobody waiting yet */
 #define JOIN_REAPED	3UL	/* joined or detached-and-finished: gone */
 
+struct weft_worker;
+
 /*
  * The fiber descriptor lives at the top of its own stack, so a fiber is
  * one allocation and its id names its stack slot:
  *	id = generation << 32 | class << 28 | index
  * The generation goes up each time the slot is reaped, so a stale id
  * never names the slot's next fiber.
+ *
+ * Unless noted, a field belongs to the worker running or holding the
+ * fiber; handing a fiber over (a run queue, the inbox, a wake) is a
+ * release/acquire pair, so the next holder sees what the last one wrote.
  */
 struct weft_fiber {
-	struct weft_ctx ctx;		/* saved sp; only its worker touches it */
-	struct weft_fiber *next;	/* run queue link; owned by the queue */
-	uint64_t id;
+	struct weft_ctx ctx;		/* saved sp */
+	struct weft_fiber *next;	/* link in whichever queue holds it */
+	uint64_t id;			/* READ_ONCE: looked up by any thread */
 	/*
 	 * JOIN_* or the joiner. Changed only by atomic exchange/CAS: the
 	 * exiting side and the joining/detaching side race on it.
 	 */
 	uintptr_t join;
+	/*
+	 * seq << 8 | enum wait_state: which wait the fiber is in and how it
+	 * ended. Atomic: wakers, timers and cancels race to move it from
+	 * WAITING with a CAS, and only the winner readies the fiber.
+	 */
+	uint64_t wait_word;
+	uint64_t cancel_fid;		/* atomic: a weft_cancel() pending */
+	struct weft_worker *home;	/* bound: the only worker it runs on */
 	uint32_t gen;			/* survives reaping; see id */
-	uint8_t state;			/* enum fiber_state; owner: its worker */
+	uint8_t state;			/* enum fiber_state; READ_ONCE elsewhere */
 	uint8_t cls;			/* stack class */
+	uint8_t bound;			/* WEFT_BOUND */
 	uint32_t index;			/* stack index in its class */
-	uint32_t heap_idx;		/* position in the timer heap */
+	uint32_t budget;		/* await points left before a yield */
+	uint32_t heap_idx;		/* its timer's slot: timer_w's lock */
+	struct weft_worker *timer_w;	/* whose heap holds its timer */
 	void *top;			/* end of its stack slot */
 	void *(*fn)(void *);
 	void *arg;
 	void *result;			/* written before JOIN_DONE (release) */
-	uint64_t deadline_ns;		/* when sleeping */
-	void *wait;			/* what it is parked on, for its post */
+	void *wait;			/* join: the fiber it waits for */
+	/* The wait in progress, for its commit (wait.c). */
+	struct weft_spin **wait_locks;
+	uint64_t wait_deadline;
+	uint64_t wait_seq;
+	unsigned int wait_nlocks;
 	struct weft_san san;
 	uint64_t fls_mask;		/* which fls[] slots are set */
 	void *fls[WEFT_KEYS_MAX];
 	char name[WEFT_NAME_MAX];
 } __attribute__((aligned(64)));
 
-/* FIFO of runnable fibers, linked through fiber.next. */
-struct runq {
+/* Private FIFO of fibers, linked through fiber.next. */
+struct fifo {
 	struct weft_fiber *head, *tail;
 };
 
-struct weft_rt;
+/*
+ * The stealable run queue: a ring (Go's runq). The owner pushes at tail;
+ * the owner and thieves take from head with a CAS.
+ */
+#define RUNQ_SIZE	256
+struct runq {
+	uint32_t head;			/* atomic: CAS by owner and thieves */
+	uint32_t tail;			/* written by the owner only (release) */
+	struct weft_fiber *buf[RUNQ_SIZE]; /* relaxed atomics: see core.c */
+};
 
-/* A worker: one OS thread running fibers. Only its own thread touches it. */
+struct weft_timer {
+	uint64_t deadline;
+	struct weft_fiber *f;
+	uint64_t seq;			/* the wait it times out */
+};
+
+struct weft_timers {
+	struct weft_spin lock;		/* protects heap, n, cap */
+	uint32_t n, cap;
+	struct weft_timer *heap;	/* min-heap on deadline */
+	uint64_t next;			/* earliest deadline; relaxed reads */
+};
+
+struct weft_rt;
+struct io_uring;
+
+/*
+ * A worker: one OS thread running fibers. The first group of fields is
+ * its own (no lock, no atomics); the rest are shared and say how.
+ */
 struct weft_worker {
 	struct weft_fiber *cur;		/* the running fiber; NULL in the loop */
-	struct runq runq;
+	struct weft_fiber *runnext;	/* runs next; the monitor may take it */
+	unsigned int streak;		/* runnext picks in a row */
+	unsigned int tick;		/* scheduling rounds */
 	/*
 	 * Set by a context just before it switches away, run by whatever
 	 * runs next on this worker right after the switch: work that must
@@ -79,24 +165,77 @@ struct weft_worker {
 	 */
 	void (*post)(struct weft_worker *w, struct weft_fiber *f);
 	struct weft_fiber *post_f;
-	unsigned int tick;		/* switches, for periodic timer checks */
+	struct weft_rt *rt;
+	unsigned int index;
+	unsigned int budget;		/* WEFT_BUDGET */
+	bool spinning;			/* counted in rt->nspinning */
+	bool idle_blocked;		/* idle with no timers; see idle_sleep */
+	bool pin;			/* WEFT_PIN and a real CPU */
+	uint64_t nwaits;		/* for unique wait seqs */
+	struct fifo local;		/* bound fibers, never stolen */
+	unsigned int *victims;		/* steal order, nearest first */
+	unsigned int nvictims;
+	unsigned int node;		/* NUMA node (maybe synthetic) */
+	unsigned int cpu;		/* CPU it runs on, or is pinned to */
+	unsigned int pending_msgs;	/* MSG_RING wakes not yet submitted */
 	struct weft_ctx loop_ctx;	/* the scheduler loop, on the thread stack */
 	struct weft_san loop_san;
-	struct weft_fiber **timers;	/* min-heap on deadline_ns */
-	uint32_t ntimers, timers_cap;
-	long nlive;			/* fibers spawned here minus exits here */
 	struct weft_stack_cache stacks;
-	struct weft_rt *rt;
+	struct io_uring *ring;		/* NULL: futex backend */
 	stack_t altstack;		/* the thread's previous one */
 	void *altstack_mem;		/* ours, for the overflow reporter */
+	pthread_t thread;
+	clockid_t cpuclock;		/* its thread's CPU time, for the monitor */
+
+	/* Shared with thieves and the monitor. */
+	struct runq runq __attribute__((aligned(64)));
+	/*
+	 * Read by the monitor: switches and await points passed (relaxed,
+	 * written by the owner only), and the running fiber.
+	 */
+	uint64_t switches __attribute__((aligned(64)));
+	struct weft_fiber *running;	/* w->cur, published for the monitor */
+	/* Fibers readied here by other threads: a Treiber stack (CAS). */
+	struct weft_fiber *inbox __attribute__((aligned(64)));
+	uint32_t futex;			/* futex backend: 1 = wake pending */
+	/*
+	 * Why it was woken, stored (release) by whoever cleared its idle
+	 * bit, before the wake is sent; taken (exchange) by the worker.
+	 */
+	uint32_t wake_reason;
+	int efd;			/* io_uring backend: foreign wakes */
+	uint64_t efd_buf;
+	struct weft_timers timers __attribute__((aligned(64)));
 };
 
 struct weft_rt {
 	struct weft_worker *workers;
 	unsigned int nworkers;
 	unsigned int stack_cls;		/* default stack class */
-	bool shutdown;			/* weft_shutdown() was called */
+	unsigned int budget;
+	unsigned int stall_ms;
+	uint64_t spin_ns;
+	bool use_uring;
+	bool pin;
 	struct weft_fiber *main;	/* the first fiber */
+
+	/* Shared; atomics unless noted. */
+	bool shutdown __attribute__((aligned(64)));
+	bool stop;			/* workers leave their loops */
+	bool foreign;			/* a non-worker thread used weft */
+	long nlive;			/* fibers not yet finished */
+	unsigned int nspinning;		/* workers looking for work */
+	unsigned int nidle;		/* bits set in idle */
+	unsigned int nblocked;		/* idle with no timer */
+	uint64_t *idle;			/* bitmap of sleeping workers */
+	/* Fibers readied from outside, and overflow: the lock's. */
+	struct weft_spin inject_lock __attribute__((aligned(64)));
+	struct fifo inject;
+	unsigned long ninject;		/* atomic for lock-free peeks */
+	/* The monitor thread. */
+	pthread_t monitor;
+	bool has_monitor;
+	uint32_t monitor_futex;		/* set to stop it */
 };
 
 /* The worker running on this thread, or NULL. */
@@ -108,15 +247,138 @@ static inline struct weft_fiber *fiber_of_top(void *top)
 				      sizeof(struct weft_fiber)) & ~63UL);
 }
 
+/* ---- waiting: the one way anything parks on an object (wait.c) ---- */
+
+/*
+ * Asymmetric Dekker barriers. Where one side of a store-then-load pair
+ * runs on every hand-off and the other rarely (a cancel, a worker going to
+ * sleep), the frequent side needs only a compiler barrier when the rare
+ * side issues membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED), which makes
+ * every running thread of the process execute a full barrier. Without
+ * membarrier (or under TSan, which cannot see it) both sides fence.
+ */
+extern bool weft__membarrier;
+void weft__barrier_init(void);
+void weft__heavy_barrier(void);
+
+static inline void weft__light_barrier(void)
+{
+	if (likely(weft__membarrier)) {
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+		return;
+	}
+#if defined(__x86_64__) && !defined(WEFT_TSAN)
+	/* A locked add of 0 to the stack top: cheaper than mfence. */
+	__asm__ __volatile__("lock addl $0, (%%rsp)" ::: "memory", "cc");
+#else
+	{
+		/* TSan models fences as nothing: a seq_cst RMW stands in. */
+		static unsigned long word;
+
+		__atomic_fetch_add(&word, 0, __ATOMIC_SEQ_CST);
+	}
+#endif
+}
+
+/* How a wait ended (and, while it lasts, where it is). */
+enum wait_state {
+	WAIT_NONE = 0,
+	WAIT_WAITING,		/* parked; a waker, timer or cancel may claim */
+	WAIT_CLAIMED,		/* an OS thread's waker is filling it in */
+	WAIT_WOKEN,
+	WAIT_TIMEDOUT,
+	WAIT_CANCELED,
+};
+
+/*
+ * One waiter on one object's list, on the waiter's own stack. A select
+ * queues one per case, all led by the first (@leader), and exactly one of
+ * them can be claimed: the claim is a CAS on the leader's state.
+ */
+struct weft_waiter {
+	/* The object's wait list: protected by the object's lock. */
+	struct weft_waiter *next, *prev;
+	struct weft_waiter *leader;	/* itself, or the select's first */
+	struct weft_fiber *fiber;	/* NULL: an OS thread */
+	uint64_t seq;			/* fiber: which of its waits this is */
+	uint32_t tstate;		/* OS thread: enum wait_state, futex */
+	int result;			/* for the object (e.g. -EPIPE) */
+	struct weft_waiter *fired;	/* leader: the case that was claimed */
+	void *data;			/* for the object (a message buffer) */
+	uintptr_t aux;			/* for the object */
+};
+
+/*
+ * Fill in @wt for the caller (a fiber or an OS thread) before putting it
+ * on an object's list, with that object's lock held. @leader is NULL, or
+ * the first waiter of the same select.
+ */
+void weft__waiter_init(struct weft_waiter *wt, struct weft_waiter *leader);
+
+/*
+ * Wait until @wt (its leader) is claimed, @deadline_ns passes, or the
+ * fiber is cancelled. Called with the @nlocks spinlocks in @locks held
+ * (the locks of the objects @wt is queued on); they are released once the
+ * caller can no longer run on this stack, so no waker can see the waiter
+ * half-parked. Returns WAIT_WOKEN, WAIT_TIMEDOUT or WAIT_CANCELED, with the
+ * locks NOT held. After TIMEDOUT/CANCELED the waiter may still be on its
+ * lists: relock and unlink it (a waker that finds it there fails to claim
+ * it and must move on to the next).
+ */
+int weft__wait(struct weft_waiter *wt, struct weft_spin **locks,
+	       unsigned int nlocks, uint64_t deadline_ns);
+
+/*
+ * Claim a waiter (usually with its object's lock held, after unlinking
+ * it): true means the caller now owes it weft__wake_finish() after filling
+ * in wt->result / wt->data; false means it had already timed out or been
+ * cancelled or claimed through another case: leave it and take the next.
+ */
+bool weft__wake_claim(struct weft_waiter *wt);
+/* Let a claimed waiter run. May be called after dropping the lock. */
+void weft__wake_finish(struct weft_waiter *wt);
+
+static inline bool weft__wake(struct weft_waiter *wt)
+{
+	if (!weft__wake_claim(wt))
+		return false;
+	weft__wake_finish(wt);
+	return true;
+}
+
+/*
+ * An await point that did not need to wait: spends the calling fiber's
+ * budget and yields when it runs out. No-op for an OS thread.
+ */
+void weft__await(void);
+
+/* Turn a wait_state into the API's return value (0 for WAIT_WOKEN). */
+static inline int weft__wait_errno(int st)
+{
+	return st == WAIT_WOKEN ? 0 : st == WAIT_TIMEDOUT ? -ETIMEDOUT
+							 : -ECANCELED;
+}
+
+/*
+ * Who the caller is, for ownership checks: a fiber's id, or the thread's
+ * id with the top bit set.
+ */
+uint64_t weft__caller_id(void);
+
 /* core.c */
 void weft__ready(struct weft_worker *w, struct weft_fiber *f);
+void weft__ready_tail(struct weft_worker *w, struct weft_fiber *f);
+void weft__ready_any(struct weft_fiber *f);
 struct weft_worker *weft__park(struct weft_worker *w, struct weft_fiber *self);
 struct weft_fiber *weft__lookup(uint64_t fid);
+void weft__note_foreign(void);
 
 /* timer.c */
-int weft__timer_add(struct weft_worker *w, struct weft_fiber *f);
+int weft__timer_add(struct weft_worker *w, struct weft_fiber *f,
+		    uint64_t deadline, uint64_t seq);
+void weft__timer_del(struct weft_fiber *f, uint64_t seq);
 void weft__timers_run(struct weft_worker *w, uint64_t now);
-uint64_t weft__timers_next(const struct weft_worker *w);
+uint64_t weft__timers_next(struct weft_worker *w);
 
 /* fls.c */
 void weft__fls_run_destructors(struct weft_fiber *f);

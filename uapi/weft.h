@@ -55,19 +55,31 @@ struct weft_rt_attr {
 
 /* weft_attr.flags */
 #define WEFT_DETACHED		(1U << 0)	/* start detached */
+#define WEFT_ON_WORKER		(1U << 1)	/* start on worker @worker */
+#define WEFT_BOUND		(1U << 2)	/* never move to another worker */
+
+/* A deadline that never comes; a deadline of 0 means "do not wait". */
+#define WEFT_FOREVER		UINT64_MAX
 
 /**
  * struct weft_attr - how weft_spawn() creates a fiber
  * @stack_size:	stack size in bytes, rounded up to a power of two between
  *		WEFT_STACK_MIN and WEFT_STACK_MAX; 0 means the runtime default
  * @name:	a name for diagnostics, copied (truncated to WEFT_NAME_MAX - 1)
- * @flags:	WEFT_DETACHED or 0
+ * @flags:	WEFT_DETACHED, WEFT_ON_WORKER, WEFT_BOUND, or 0
+ * @worker:	with WEFT_ON_WORKER, the worker (0 .. workers - 1) to start
+ *		on; otherwise ignored and the fiber starts on the caller's
+ *		worker (idle workers steal it from there)
+ *
+ * A fiber may move between workers whenever it waits, unless WEFT_BOUND:
+ * a bound fiber runs only on the worker it started on, so thread-local
+ * variables keep their addresses across waits.
  */
 struct weft_attr {
 	size_t stack_size;
 	const char *name;
 	unsigned int flags;
-	unsigned int __pad;
+	unsigned int worker;
 	unsigned long __reserved[4];
 };
 
@@ -78,7 +90,8 @@ struct weft_attr {
  * @arg:	its argument
  * @result:	where to store @fn's return value, or NULL
  *
- * Creates the workers, runs @fn(@arg) on a fiber, and returns when every
+ * Creates the workers (the calling thread becomes worker 0), runs @fn(@arg)
+ * on a fiber, and returns when every
  * fiber has finished, or, after weft_shutdown(), as soon as the first fiber
  * has returned. One runtime runs at a time in a process.
  *
@@ -171,7 +184,8 @@ WEFT_API uint64_t weft_now_ns(void);
  * weft_sleep_ns() - park the calling fiber for a while
  * @ns:		how long, in nanoseconds; 0 behaves like weft_yield()
  *
- * Return: 0, or -EPERM when not called from a fiber.
+ * Return: 0, -ECANCELED when weft_cancel() cut it short, or -EPERM when
+ * not called from a fiber.
  */
 WEFT_API int weft_sleep_ns(uint64_t ns);
 
@@ -179,7 +193,8 @@ WEFT_API int weft_sleep_ns(uint64_t ns);
  * weft_sleep_until_ns() - park the calling fiber until a deadline
  * @deadline_ns:	absolute CLOCK_MONOTONIC time in nanoseconds
  *
- * Return: 0, or -EPERM when not called from a fiber.
+ * Return: 0, -ECANCELED when weft_cancel() cut it short, or -EPERM when
+ * not called from a fiber.
  */
 WEFT_API int weft_sleep_until_ns(uint64_t deadline_ns);
 
@@ -222,6 +237,231 @@ WEFT_API int weft_key_set(unsigned int key, const void *value);
  * caller is not a fiber.
  */
 WEFT_API void *weft_key_get(unsigned int key);
+
+/**
+ * weft_worker() - which worker runs the caller
+ *
+ * Return: the worker's index (0 .. workers - 1), or -EPERM when the caller
+ * is not a worker thread.
+ */
+WEFT_API int weft_worker(void);
+
+/**
+ * weft_workers() - how many workers the running runtime has
+ *
+ * Return: the count, or -EPERM when no runtime is running.
+ */
+WEFT_API int weft_workers(void);
+
+/**
+ * weft_cancel() - interrupt a fiber's wait
+ * @fid:	the fiber
+ *
+ * The fiber's current wait, or its next one if it is not waiting, returns
+ * -ECANCELED: sleeps, locks, condition variables, semaphores, wait groups,
+ * channel operations and select. One request cancels one wait. Joins are
+ * not cancelled.
+ *
+ * Return: 0, or -EINVAL for an unknown or finished fiber.
+ */
+WEFT_API int weft_cancel(uint64_t fid);
+
+/*
+ * Synchronisation. Every object works between fibers on any workers and
+ * plain OS threads (which block in the kernel). A zeroed object is ready to
+ * use, so static ones need no init call (WEFT_*_INIT says so). Waits take
+ * an absolute deadline in weft_now_ns() time: 0 means "only if it can be
+ * done now" (-EBUSY for mutexes and rwlocks, -EAGAIN for the rest
+ * otherwise), WEFT_FOREVER never expires. A wait that expires returns
+ * -ETIMEDOUT, one cancelled by weft_cancel() -ECANCELED. Objects must not
+ * be moved while in use; destroying one that has waiters is a bug.
+ *
+ * Each successful operation is an await point: it spends the fiber's
+ * budget (WEFT_BUDGET) and yields when the budget runs out, so a fiber
+ * whose operations are always ready cannot starve the others.
+ */
+
+struct weft_mutex { uint64_t __opaque[4]; };
+struct weft_cond { uint64_t __opaque[4]; };
+struct weft_rwlock { uint64_t __opaque[6]; };
+struct weft_sem { uint64_t __opaque[4]; };
+struct weft_wg { uint64_t __opaque[4]; };
+struct weft_chan;
+
+#define WEFT_MUTEX_INIT		{ { 0 } }
+#define WEFT_COND_INIT		{ { 0 } }
+#define WEFT_RWLOCK_INIT	{ { 0 } }
+#define WEFT_WG_INIT		{ { 0 } }
+
+/**
+ * weft_mutex_lock_until() - take a mutex
+ * @m:		the mutex
+ * @deadline_ns: when to give up (0: try once, WEFT_FOREVER: never)
+ *
+ * Not recursive. Waiters are served in FIFO order: a running fiber may
+ * barge in ahead of the waiter being woken, but a waiter loses that race
+ * at most once (the next unlock hands the mutex to it directly).
+ *
+ * Return: 0, -EBUSY (deadline 0 and held), -ETIMEDOUT, -ECANCELED,
+ * -EDEADLK when the caller already holds it.
+ */
+WEFT_API int weft_mutex_lock_until(struct weft_mutex *m, uint64_t deadline_ns);
+WEFT_API int weft_mutex_lock(struct weft_mutex *m);
+WEFT_API int weft_mutex_trylock(struct weft_mutex *m);
+/* Return: 0, or -EPERM when the caller does not hold @m. */
+WEFT_API int weft_mutex_unlock(struct weft_mutex *m);
+
+/**
+ * weft_cond_wait_until() - wait for a condition
+ * @c:		the condition variable
+ * @m:		a mutex the caller holds; released while waiting, held again
+ *		on return, whatever the return value
+ * @deadline_ns: when to give up
+ *
+ * Return: 0 (woken; check the condition again), -EAGAIN for a deadline
+ * of 0, -ETIMEDOUT, -ECANCELED, -EPERM when the caller does not hold @m.
+ */
+WEFT_API int weft_cond_wait_until(struct weft_cond *c, struct weft_mutex *m,
+				  uint64_t deadline_ns);
+WEFT_API int weft_cond_wait(struct weft_cond *c, struct weft_mutex *m);
+WEFT_API int weft_cond_signal(struct weft_cond *c);
+WEFT_API int weft_cond_broadcast(struct weft_cond *c);
+
+/*
+ * Reader-writer lock. Writer-preferring: once a writer waits, new readers
+ * wait behind it, so writers never starve. The lock calls return 0,
+ * -EBUSY (deadline 0), -ETIMEDOUT, -ECANCELED, -EDEADLK when the caller
+ * holds it for writing, or -EAGAIN at INT32_MAX readers.
+ */
+WEFT_API int weft_rwlock_rdlock_until(struct weft_rwlock *l,
+				      uint64_t deadline_ns);
+WEFT_API int weft_rwlock_wrlock_until(struct weft_rwlock *l,
+				      uint64_t deadline_ns);
+WEFT_API int weft_rwlock_rdlock(struct weft_rwlock *l);
+WEFT_API int weft_rwlock_wrlock(struct weft_rwlock *l);
+/* Return: 0, or -EPERM when the lock is not held. */
+WEFT_API int weft_rwlock_unlock(struct weft_rwlock *l);
+
+/*
+ * Counting semaphore. weft_sem_init() returns 0, or -EINVAL for a count
+ * over INT32_MAX; waits return 0, -EAGAIN (deadline 0), -ETIMEDOUT or
+ * -ECANCELED.
+ */
+WEFT_API int weft_sem_init(struct weft_sem *s, unsigned int count);
+WEFT_API int weft_sem_wait_until(struct weft_sem *s, uint64_t deadline_ns);
+WEFT_API int weft_sem_wait(struct weft_sem *s);
+/* Return: 0, or -EOVERFLOW when the count would pass INT32_MAX. */
+WEFT_API int weft_sem_post(struct weft_sem *s);
+
+/*
+ * Wait group: weft_wg_add() raises a counter, weft_wg_done() lowers it,
+ * weft_wg_wait*() waits for zero. add and done return 0, or -EINVAL when
+ * the counter would go negative or past INT32_MAX; waits return 0,
+ * -EAGAIN (deadline 0), -ETIMEDOUT or -ECANCELED.
+ */
+WEFT_API int weft_wg_add(struct weft_wg *wg, int n);
+WEFT_API int weft_wg_done(struct weft_wg *wg);
+WEFT_API int weft_wg_wait_until(struct weft_wg *wg, uint64_t deadline_ns);
+WEFT_API int weft_wg_wait(struct weft_wg *wg);
+
+/* weft_chan_create() capacity for a channel that never fills. */
+#define WEFT_CHAN_UNBOUNDED	SIZE_MAX
+
+/**
+ * weft_chan_create() - make a channel
+ * @chp:	where to store it
+ * @elem_size:	bytes per message (1 .. 65536), copied in and out
+ * @capacity:	messages it buffers: 0 for an unbuffered (rendezvous)
+ *		channel, WEFT_CHAN_UNBOUNDED for one that never fills
+ *
+ * Return: 0, -EINVAL, -ENOMEM.
+ */
+WEFT_API int weft_chan_create(struct weft_chan **chp, size_t elem_size,
+			      size_t capacity);
+/*
+ * Frees @ch; nobody may use it any more. One that still has waiters is a
+ * bug: weft warns once, closes it (the waiters get -EPIPE) and leaks it
+ * rather than free memory they will touch.
+ */
+WEFT_API void weft_chan_destroy(struct weft_chan *ch);
+
+/**
+ * weft_chan_send_until() - send a message
+ * @ch:		the channel
+ * @elem:	the message (elem_size bytes), copied
+ * @deadline_ns: when to give up
+ *
+ * Return: 0 once a receiver has it (unbuffered) or it is buffered, -EAGAIN
+ * (deadline 0 and it would wait), -EPIPE when @ch is closed, -ETIMEDOUT,
+ * -ECANCELED, -EINVAL for a NULL argument, -ENOMEM when an unbounded
+ * channel cannot grow.
+ */
+WEFT_API int weft_chan_send_until(struct weft_chan *ch, const void *elem,
+				  uint64_t deadline_ns);
+WEFT_API int weft_chan_send(struct weft_chan *ch, const void *elem);
+
+/**
+ * weft_chan_recv_until() - receive a message
+ * @ch:		the channel
+ * @elem:	where to copy it (elem_size bytes)
+ * @deadline_ns: when to give up
+ *
+ * Messages buffered before a close are still delivered.
+ *
+ * Return: 0, -EAGAIN, -EPIPE when @ch is closed and empty, -ETIMEDOUT,
+ * -ECANCELED, -EINVAL for a NULL argument.
+ */
+WEFT_API int weft_chan_recv_until(struct weft_chan *ch, void *elem,
+				  uint64_t deadline_ns);
+WEFT_API int weft_chan_recv(struct weft_chan *ch, void *elem);
+
+/**
+ * weft_chan_close() - close a channel
+ * @ch:		the channel
+ *
+ * Waiting senders get -EPIPE; receivers drain what is buffered, then get
+ * -EPIPE.
+ *
+ * Return: 0, -EPIPE when already closed, -EINVAL for NULL.
+ */
+WEFT_API int weft_chan_close(struct weft_chan *ch);
+
+/* Messages buffered now (a snapshot). */
+WEFT_API size_t weft_chan_len(struct weft_chan *ch);
+
+/* struct weft_sel.op */
+#define WEFT_SEL_SEND		1
+#define WEFT_SEL_RECV		2
+
+/**
+ * struct weft_sel - one case of weft_select()
+ * @ch:		the channel (a NULL channel's case never fires)
+ * @op:		WEFT_SEL_SEND or WEFT_SEL_RECV
+ * @elem:	the message to send, or where to receive
+ * @result:	set for the case that fired: 0, or -EPIPE when @ch is closed
+ */
+struct weft_sel {
+	struct weft_chan *ch;
+	int op;
+	int result;
+	void *elem;
+};
+
+/**
+ * weft_select() - do one of several channel operations
+ * @cases:	the cases
+ * @n:		how many (1 .. 64)
+ * @deadline_ns: when to give up (0: only a case ready now)
+ *
+ * When several cases are ready, one is picked at random, so none starves.
+ *
+ * Return: the index of the case that fired (its @result says how), -EAGAIN
+ * (deadline 0 and none ready), -ETIMEDOUT, -ECANCELED, -EINVAL, -ENOMEM
+ * (an unbounded channel could not grow, or more than 8 cases could not
+ * get their waiters).
+ */
+WEFT_API int weft_select(struct weft_sel *cases, unsigned int n,
+			 uint64_t deadline_ns);
 
 #ifdef __cplusplus
 }

@@ -39,6 +39,17 @@ static const struct env_case bad[] = {
 	  "weft: WEFT_GUARD=\"foo\" is not valid: expected one of madvise, mprotect, canary or none\n" },
 	{ "WEFT_DEBUG", "yes",
 	  "weft: WEFT_DEBUG=\"yes\" is not valid: expected one of 0 or 1\n" },
+	{ "WEFT_WORKERS", "0", "WEFT_WORKERS=\"0\" is not valid" },
+	{ "WEFT_WORKERS", "many", "WEFT_WORKERS=\"many\" is not valid" },
+	{ "WEFT_WORKERS", "5000", "WEFT_WORKERS=\"5000\" is not valid" },
+	{ "WEFT_BUDGET", "0", "WEFT_BUDGET=\"0\" is not valid" },
+	{ "WEFT_STALL_MS", "-1", "WEFT_STALL_MS=\"-1\" is not valid" },
+	{ "WEFT_SPIN_US", "x", "WEFT_SPIN_US=\"x\" is not valid" },
+	{ "WEFT_PIN", "2", "WEFT_PIN=\"2\" is not valid" },
+	{ "WEFT_BACKEND", "kqueue",
+	  "weft: WEFT_BACKEND=\"kqueue\" is not valid: expected one of io_uring or epoll\n" },
+	{ "WEFT_TOPOLOGY", "2x", "WEFT_TOPOLOGY=\"2x\" is not valid" },
+	{ "WEFT_RSEQ", "on", "WEFT_RSEQ=\"on\" is not valid" },
 };
 
 TEST(bad_values_name_the_variable)
@@ -68,6 +79,8 @@ static const struct env_case good[] = {
 	{ "WEFT_GUARD", "canary", "guard=canary" },
 	{ "WEFT_GUARD", "none", "guard=none" },
 	{ "WEFT_GUARD", "", "guard=madvise" },		/* empty: default */
+	{ "WEFT_WORKERS", "3", "workers=3" },
+	{ "WEFT_BUDGET", "7", "budget=7" },
 };
 
 TEST(good_values_are_used)

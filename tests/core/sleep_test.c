@@ -32,12 +32,14 @@ static void *order(void *arg)
 	return (void *)early;
 }
 
+/* One worker: the order of wake-ups is the order of one timer heap. */
 TEST(wake_in_deadline_order_never_early)
 {
+	struct weft_rt_attr one = { .workers = 1 };
 	void *r = (void *)1;
 
 	nwoke = 0;
-	ASSERT_EQ(weft_run(NULL, order, NULL, &r), 0);
+	ASSERT_EQ(weft_run(&one, order, NULL, &r), 0);
 	ASSERT_NULL(r);
 	ASSERT_EQ(nwoke, 16);
 	for (int i = 0; i < 16; i++)
