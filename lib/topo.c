@@ -170,7 +170,7 @@ int weft_topo_init(struct weft_topo *t)
 
 	if (s && *s) {
 		if (weft_topo_parse(t, s)) {
-			weft_log("WEFT_TOPOLOGY=\"%s\" is not valid: expected NxM or cpu lists separated by ':' (see weft(7))",
+			weft_log("WEFT_TOPOLOGY=\"%s\" is not valid: expected NxM or cpu lists separated by ':' (see README.md)",
 				 s);
 			return -EINVAL;
 		}

@@ -35,14 +35,20 @@
  *		threads that are not workers, and ring overflow. Checked
  *		every 64 rounds and whenever the rest is empty.
  *	A worker picks: runnext (capped), then local and runq alternately,
- *	then inject; with nothing, its loop steals, then sleeps.
+ *	then inject; with nothing, its loop steals, then sleeps. After a
+ *	fiber exits it takes the ring's newest instead (Chase-Lev's pop), so
+ *	a spawn tree runs depth-first; every 64th round takes the oldest.
  *
  * Fairness guarantee
  *	A runnable fiber in a worker's queues runs after at most
- *	5 * (L + R + 1) picks of that worker (plus one inject poll per 64),
- *	where L and R are the local and ring lengths when it was queued:
- *	runnext yields to the queues after 3 picks in a row, and local and
- *	runq alternate. Budgets (below) bound a pick's length in
+ *	5 * (L + R + 1) picks of that worker that take from the heads of
+ *	its queues, where L and R are the local and ring lengths when it
+ *	was queued: runnext yields to the queues after 3 picks in a row
+ *	(hand-offs from exiting fibers aside), and local and runq
+ *	alternate. Picks that do not take from the heads (runnext, the
+ *	newest-first pick after an exit) cannot hold them off for more than
+ *	STARVE_NS (1 ms), checked every 64 rounds; inject is polled then
+ *	too. Budgets (below) bound a pick's length in
  *	await points. tests/sched/sched_test.c checks it.
  *
  * Who owns what
@@ -145,7 +151,9 @@
 #define TICK_PERIOD	64	/* rounds between timer checks, flushes and
 				   inject polls; a power of two */
 #define RUNNEXT_MAX	3	/* runnext picks in a row while others wait */
-#define SPIN_YIELD_NS	5000	/* spin this long before sched_yield()ing */
+#define SPIN_YIELD_NS	20000	/* spin this long before sched_yield()ing */
+#define GRACE_NS	5000	/* look this long before deciding to sleep */
+#define STARVE_NS	1000000	/* the queues' heads wait at most this long */
 #define MAX_WORKERS	1024
 
 #define WAKE_PLAIN	1	/* wake_reason: there is work for you */
@@ -303,6 +311,41 @@ static struct weft_fiber *runq_get(struct weft_worker *w)
 }
 
 /*
+ * Owner: take the newest fiber, from the tail (Chase-Lev's pop). Used
+ * after an exit, so that a spawn tree goes on depth-first with its
+ * newest continuation. A thief that read the old tail can only reach the
+ * last slot when it saw one fiber in all, so only then is a CAS needed.
+ */
+static struct weft_fiber *runq_pop_tail(struct weft_worker *w)
+{
+	struct runq *q = &w->runq;
+	uint32_t t = q->tail, h = __atomic_load_n(&q->head, __ATOMIC_ACQUIRE);
+	struct weft_fiber *f;
+
+	if (t == h)
+		return NULL;
+	t--;
+	__atomic_store_n(&q->tail, t, __ATOMIC_RELAXED);
+	if (w->rt->nworkers > 1)
+		weft__light_barrier();	/* tail, then head; see runq_grab() */
+	h = __atomic_load_n(&q->head, __ATOMIC_ACQUIRE);
+	f = slot_get(q, t);
+	if ((int32_t)(t - h) > 0)
+		return f;		/* others remain before it: ours */
+	if (t == h) {
+		/* The last one: a thief may be taking it too. */
+		bool won = __atomic_compare_exchange_n(&q->head, &h, h + 1,
+						       false, __ATOMIC_ACQ_REL,
+						       __ATOMIC_RELAXED);
+
+		__atomic_store_n(&q->tail, t + 1, __ATOMIC_RELEASE);
+		return won ? f : NULL;
+	}
+	__atomic_store_n(&q->tail, h, __ATOMIC_RELEASE);	/* stolen */
+	return NULL;
+}
+
+/*
  * Thief: take half of @v's ring into @batch. Acquire on head and tail
  * pairs with the owner's release, so the slots read are the ones pushed.
  */
@@ -313,14 +356,24 @@ static uint32_t runq_grab(struct weft_worker *v, struct weft_fiber **batch)
 	for (;;) {
 		uint32_t h = __atomic_load_n(&q->head, __ATOMIC_ACQUIRE);
 		uint32_t t = __atomic_load_n(&q->tail, __ATOMIC_ACQUIRE);
-		uint32_t n = t - h, i;
+		uint32_t n;
 
+		if (t == h)
+			return 0;
+		/*
+		 * head, then barrier, then tail: pairs with the owner's
+		 * tail, barrier, head in runq_pop_tail() (Chase-Lev). The
+		 * rare side, so the heavy barrier.
+		 */
+		weft__heavy_barrier();
+		t = __atomic_load_n(&q->tail, __ATOMIC_ACQUIRE);
+		n = t - h;
 		n -= n / 2;
 		if (!n)
 			return 0;
 		if (n > RUNQ_SIZE / 2)
 			continue;	/* h and t read at different times */
-		for (i = 0; i < n; i++)
+		for (uint32_t i = 0; i < n; i++)
 			batch[i] = slot_get(q, h + i);
 		if (__atomic_compare_exchange_n(&q->head, &h, h + n, false,
 						__ATOMIC_ACQ_REL,
@@ -660,26 +713,55 @@ static WEFT_NOINLINE void tick(struct weft_worker *w)
 		flush_msgs(w);
 }
 
+/*
+ * Every 64 rounds: have the heads of @w's queues waited STARVE_NS with
+ * nothing taken from them (runnext and newest-first picks only)? Then
+ * this round serves them first.
+ */
+static bool starving(struct weft_worker *w)
+{
+	uint64_t now;
+
+	if (w->head_picks != w->head_picks_seen ||
+	    (!w->local.head && !runq_len(&w->runq))) {
+		w->head_picks_seen = w->head_picks;
+		w->head_since = 0;
+		return false;
+	}
+	now = weft_now_ns();
+	if (!w->head_since)
+		w->head_since = now;
+	return now - w->head_since >= STARVE_NS;
+}
+
 /* pick() when the fast path does not apply. */
 static WEFT_NOINLINE struct weft_fiber *pick_slow(struct weft_worker *w,
 						  bool periodic)
 {
+	bool exited = w->exited, fifo = false;
 	struct weft_fiber *f;
 
+	w->exited = false;
 	if (periodic) {
 		tick(w);
 		if ((f = inject_pop(w->rt)))
 			return f;
+		fifo = starving(w);
 	}
 	if (READ_ONCE(w->inbox))
 		inbox_drain(w);
 	if (READ_ONCE(w->runnext) && (f = runnext_swap(w, NULL))) {
-		if (w->streak < RUNNEXT_MAX) {
-			w->streak++;
-			return f;
-		}
 		if (!w->local.head && !runq_len(&w->runq)) {
 			w->streak = 0;	/* nobody else waits */
+			return f;
+		}
+		/*
+		 * A hand-off from a fiber that exited cannot be half of a
+		 * ping-pong: it does not count against the cap. Every 64th
+		 * round the queues go first all the same.
+		 */
+		if (!fifo && (exited || w->streak < RUNNEXT_MAX)) {
+			w->streak += !exited;
 			return f;
 		}
 		/* Others have waited long enough: runnext queues up too. */
@@ -689,6 +771,13 @@ static WEFT_NOINLINE struct weft_fiber *pick_slow(struct weft_worker *w,
 			runq_put(w, f);
 	}
 	w->streak = 0;
+	/*
+	 * After an exit, the newest continuation: depth-first for spawn
+	 * trees. When the oldest starve, they go first.
+	 */
+	if (exited && !fifo && (f = runq_pop_tail(w)))
+		return f;
+	w->head_picks++;
 	if (w->local.head && (w->tick & 1))
 		return fifo_pop(&w->local);
 	if ((f = runq_get(w)))
@@ -708,7 +797,7 @@ static inline struct weft_fiber *pick(struct weft_worker *w)
 	struct weft_fiber *f = READ_ONCE(w->runnext);
 
 	if (likely(f && !periodic && w->streak < RUNNEXT_MAX &&
-		   !READ_ONCE(w->inbox)) &&
+		   !w->exited && !READ_ONCE(w->inbox)) &&
 	    (w->rt->nworkers == 1 || (f = runnext_swap(w, NULL)))) {
 		if (w->rt->nworkers == 1)
 			WRITE_ONCE(w->runnext, NULL);
@@ -854,6 +943,7 @@ static __attribute__((noreturn)) void fiber_exit(struct weft_fiber *f,
 		switch_to(w, f, (struct weft_fiber *)j, true);
 	}
 	w->post = exit_commit;
+	w->exited = true;
 	schedule(w, f, true);
 	__builtin_unreachable();
 }
@@ -1356,6 +1446,42 @@ static void idle_sleep(struct weft_worker *w)
 	idle_leave(w);
 }
 
+/* May @w become a spinner? At most half the awake workers spin. */
+static bool may_spin(struct weft_rt *rt)
+{
+	return 2 * __atomic_load_n(&rt->nspinning, __ATOMIC_RELAXED) <
+	       rt->nworkers - __atomic_load_n(&rt->nidle, __ATOMIC_RELAXED);
+}
+
+/*
+ * Before deciding against spinning, look for work for GRACE_NS while
+ * checking the rule again: a spinner usually stops within a few hundred
+ * nanoseconds, as soon as it finds the work just made for it (a message
+ * to a fiber it holds), and the reply to that message is what this
+ * worker waits for. Without this grace two workers handing a message back
+ * and forth would sleep and wake once per hand-off. Returns work found,
+ * or NULL with w->spinning saying whether to spin on.
+ */
+static struct weft_fiber *grace(struct weft_worker *w)
+{
+	struct weft_rt *rt = w->rt;
+	uint64_t start = weft_now_ns();
+	struct weft_fiber *f;
+
+	for (;;) {
+		if (may_spin(rt)) {
+			w->spinning = true;
+			__atomic_add_fetch(&rt->nspinning, 1, __ATOMIC_SEQ_CST);
+			return NULL;
+		}
+		if ((f = pick(w)) || (f = steal(w)))
+			return f;
+		if (weft_now_ns() - start >= GRACE_NS)
+			return NULL;
+		weft_cpu_relax();
+	}
+}
+
 /*
  * Find work for an empty worker: timers, spinning thieves, then sleep.
  * Returns NULL when the runtime stops.
@@ -1375,13 +1501,9 @@ static struct weft_fiber *find_work(struct weft_worker *w)
 			break;
 		if (w->ring)
 			flush_msgs(w);
-		if (rt->nworkers > 1 && !w->spinning &&
-		    2 * __atomic_load_n(&rt->nspinning, __ATOMIC_RELAXED) <
-			    rt->nworkers - __atomic_load_n(&rt->nidle,
-							   __ATOMIC_RELAXED)) {
-			w->spinning = true;
-			__atomic_add_fetch(&rt->nspinning, 1, __ATOMIC_SEQ_CST);
-		}
+		if (rt->nworkers > 1 && !w->spinning && rt->spin_ns &&
+		    (f = grace(w)))
+			break;
 		if (w->spinning) {
 			uint64_t start = weft_now_ns(), now = start;
 

@@ -157,6 +157,10 @@ struct weft_worker {
 	struct weft_fiber *cur;		/* the running fiber; NULL in the loop */
 	struct weft_fiber *runnext;	/* runs next; the monitor may take it */
 	unsigned int streak;		/* runnext picks in a row */
+	bool exited;			/* the last fiber exited: pick LIFO */
+	/* Starvation watch of the queues' heads (see starving()). */
+	unsigned long head_picks, head_picks_seen;
+	uint64_t head_since;
 	unsigned int tick;		/* scheduling rounds */
 	/*
 	 * Set by a context just before it switches away, run by whatever

@@ -119,7 +119,7 @@ TEST(bad_values_print_one_line)
 		ASSERT_TRUE(WIFEXITED(status));
 		ASSERT_EQ(WEXITSTATUS(status), EINVAL);
 		snprintf(want, sizeof(want),
-			 "weft: WEFT_TOPOLOGY=\"%s\" is not valid: expected NxM or cpu lists separated by ':' (see weft(7))\n",
+			 "weft: WEFT_TOPOLOGY=\"%s\" is not valid: expected NxM or cpu lists separated by ':' (see README.md)\n",
 			 bad[i]);
 		ASSERT_STREQ(out, want);
 	}

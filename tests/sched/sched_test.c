@@ -516,6 +516,68 @@ TEST(runnext_cannot_starve_the_queue)
 	ASSERT_GE(third_runs, handoffs / 10);
 }
 
+/*
+ * A spawn tree runs depth-first (newest continuation first after each
+ * exit), yet a fiber queued behind it still runs every few milliseconds.
+ */
+static uint64_t max_gap, tree_done;
+
+static void *tree(void *arg)
+{
+	long depth = (long)arg;
+	uint64_t kids[4];
+
+	if (!depth)
+		return NULL;
+	for (int i = 0; i < 4; i++)
+		if (weft_spawn(&kids[i], NULL, tree, (void *)(depth - 1)))
+			return (void *)1;
+	for (int i = 0; i < 4; i++)
+		weft_join(kids[i], NULL);
+	return NULL;
+}
+
+static void *watcher(void *arg)
+{
+	uint64_t last = weft_now_ns();
+
+	(void)arg;
+	while (!tree_done) {
+		uint64_t now = weft_now_ns();
+
+		if (now - last > max_gap)
+			max_gap = now - last;
+		last = now;
+		weft_yield();
+	}
+	return NULL;
+}
+
+static void *tree_and_watcher(void *arg)
+{
+	uint64_t w, t;
+	void *r;
+
+	(void)arg;
+	if (weft_spawn(&w, NULL, watcher, NULL) ||
+	    weft_spawn(&t, NULL, tree, (void *)9L))	/* 349,525 fibers */
+		return (void *)1;
+	if (weft_join(t, &r) || r)
+		return (void *)2;
+	tree_done = 1;
+	return (void *)(long)weft_join(w, NULL);
+}
+
+TEST(spawn_trees_cannot_starve_the_queue)
+{
+	max_gap = tree_done = 0;
+	ASSERT_EQ(run_on(1, tree_and_watcher, NULL), 0);
+	TH_LOG("longest wait of the queued fiber: %llu us",
+	       (unsigned long long)max_gap / 1000);
+	/* 1 ms promised; the VM may preempt the worker now and then. */
+	ASSERT_LT(max_gap, 50000000ULL);
+}
+
 static struct weft_chan *box;
 static long hammered, seen_at;
 static int stop_hammer;
