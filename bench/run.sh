@@ -192,6 +192,16 @@ print_env() {
 		"$kernel" "$cpu" "$cores" "$nodes" "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 }
 
+# handoff counts syscalls through tracefs, which a fresh machine may not
+# have mounted: mount it when we can (as root), as perf would need too.
+mount_tracefs() {
+	[[ -e /sys/kernel/tracing/events/raw_syscalls ]] && return 0
+	[[ $(id -u) == 0 && -d /sys/kernel/tracing ]] || return 0
+	mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null &&
+		echo "# mounted tracefs on /sys/kernel/tracing for handoff_syscalls"
+	return 0
+}
+
 # ---- helpers ---------------------------------------------------------------
 # median VALUE... -> median; integers stay integers, otherwise 2 decimals.
 median() {
@@ -429,6 +439,7 @@ print_table() {
 print_env
 for bench in "${BENCHES[@]}"; do
 	[[ -z $ONLY || $bench == "$ONLY" ]] || continue
+	[[ $bench == handoff ]] && mount_tracefs
 	run_bench "$bench"
 done
 ((TABLE)) && print_table

@@ -87,8 +87,10 @@
  *	waker clears the sleeper's bit, so each sleep gets one wake.
  *	A worker wakes a worker with IORING_OP_MSG_RING queued on its own
  *	ring: it is submitted with whatever the waker submits next — its
- *	own idle sleep, at the latest every 64 rounds — so the hand-off costs
- *	no syscall of its own. A thread that is not a worker has no ring: it
+ *	own idle sleep, at the latest every 64 rounds or at a yield with
+ *	nothing to switch to — so the hand-off costs no syscall of its own.
+ *	A waker stuck in one long fiber would hold the wake back: the
+ *	monitor kicks the sleeper's eventfd when a wake stays owed. A thread that is not a worker has no ring: it
  *	writes the sleeper's eventfd (one syscall, the cheapest correct way),
  *	on which every ring keeps a read armed. Without io_uring, a futex.
  *
@@ -1151,6 +1153,9 @@ WEFT_EXPORT int weft_yield(void)
 		/* An await point even without a switch: tell the monitor. */
 		__atomic_store_n(&w->switches, w->switches + 1,
 				 __ATOMIC_RELAXED);
+		/* Nothing here will switch: send the wakes we owe now. */
+		if (unlikely(w->pending_msgs))
+			flush_msgs(w);
 		if (weft__timers_next(w) > weft_now_ns())
 			return 0;
 		weft__timers_run(w, weft_now_ns());
@@ -1551,6 +1556,7 @@ static void worker_loop(struct weft_worker *w)
 /* ---- the monitor ---- */
 
 struct watch {
+	bool woken;			/* its wake_reason was set last time */
 	uint64_t switches;
 	uint64_t since;			/* wall clock when it last changed */
 	uint64_t since_cpu;		/* the worker's CPU time then */
@@ -1634,10 +1640,23 @@ static void *monitor_main(void *arg)
 			struct weft_fiber *f = __atomic_load_n(&w->running,
 							       __ATOMIC_ACQUIRE);
 
+			/*
+			 * A wake owed to it since the last look: the MSG_RING
+			 * may still sit unsubmitted in a waker that runs one
+			 * long fiber. Kick its eventfd instead.
+			 */
+			if (__atomic_load_n(&w->wake_reason, __ATOMIC_RELAXED)) {
+				if (watch[i].woken && w->ring)
+					efd_kick(w);
+				watch[i].woken = true;
+			} else {
+				watch[i].woken = false;
+			}
 			if (s != watch[i].switches || !f) {
-				watch[i] = (struct watch){
-					s, now, rt->stall_ms ? cpu_ns(w) : 0,
-					false };
+				watch[i].switches = s;
+				watch[i].since = now;
+				watch[i].since_cpu = rt->stall_ms ? cpu_ns(w) : 0;
+				watch[i].reported = false;
 				continue;
 			}
 			/*

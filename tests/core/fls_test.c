@@ -10,7 +10,7 @@ static long destroyed;
 
 static void destroy(void *v)
 {
-	destroyed += (long)v;
+	__atomic_add_fetch(&destroyed, (long)v, __ATOMIC_RELAXED);
 }
 
 static void *own_value(void *arg)
