@@ -10,6 +10,7 @@
 #include <weft.h>
 
 #include "harness.h"
+#include "lib/stack.h"
 
 #define FRAME	1024
 
@@ -66,30 +67,23 @@ static void overflow_child(void *arg)
 	exit(0);
 }
 
-/* Writes 256-byte frames until they reach below @limit. */
-static __attribute__((noinline)) long descend(const char *limit)
-{
-	volatile char buf[256];
-
-	for (size_t i = 0; i < sizeof(buf); i++)	/* no memset: ASan */
-		buf[i] = 1;				/* intercepts it */
-	if ((const char *)buf < limit)
-		return buf[0];
-	return descend(limit) + buf[255];
-}
-
 /*
- * Canary mode has no protected page: run just past the usable stack, into
- * the guard page, and yield. The fiber starts at most 1.8 KiB below the
- * top of its 64 KiB slot, so 61 KiB further down lies inside the guard
- * page whatever the frame sizes (sanitizers enlarge them).
+ * Canary mode has no protected page: the fiber scribbles over the bottom
+ * of its stack, where the canary lives (the top word of the guard page),
+ * as a run past the usable stack would, and yields. Found from the
+ * fiber's id, so frame layouts (sanitizer redzones, return addresses)
+ * cannot leave the canary in a gap.
  */
 static void *past_the_end(void *arg)
 {
-	volatile char here = 0;
+	uint64_t id = weft_self();
+	unsigned int cls = (id >> WEFT_STACK_INDEX_BITS) & 0xf;
+	char *top = weft_stack_top(cls, id & ((1U << WEFT_STACK_INDEX_BITS) - 1));
+	volatile char *p = top - weft_stack_class_size(cls);
 
 	(void)arg;
-	descend((const char *)((uintptr_t)&here - (61 << 10)));
+	for (size_t i = 0; i < 2 * WEFT_PAGE; i++)	/* no memset: ASan */
+		p[i] = 1;				/* intercepts it */
 	weft_yield();
 	return NULL;
 }
