@@ -109,8 +109,10 @@
  *	fibers and timers wait for it.
  *
  * Termination
- *	rt->nlive counts fibers; the exit that brings it to 0 stops every
- *	worker. After weft_shutdown(), the first fiber's exit does.
+ *	Each worker counts the fibers spawned and exited on it; a worker
+ *	that runs out of work sums them (exits first, see live()) and stops
+ *	every worker when none is left. After weft_shutdown(), the first
+ *	fiber's exit does.
  *	Deadlock: when every worker sleeps with no timer, fibers remain, and
  *	the process has no thread besides weft's, nothing can ever ready
  *	them: weft says so and aborts.
@@ -879,20 +881,44 @@ static void stop_all(struct weft_rt *rt)
 	futex(&rt->monitor_futex, FUTEX_WAKE, 1, NULL);
 }
 
-/* One fiber fewer; the last one (or the first, after shutdown) stops all. */
-static void fiber_gone(struct weft_rt *rt, struct weft_fiber *f)
+/*
+ * Fibers alive: spawns minus exits, summed over the workers. Exits are
+ * read first: a fiber's spawn was counted (release) before it was handed
+ * to anyone, so every exit this sees has its spawn seen too, and 0 means
+ * every fiber spawned so far has exited: none is left to spawn more.
+ */
+static long live(struct weft_rt *rt)
 {
-	long left = __atomic_sub_fetch(&rt->nlive, 1, __ATOMIC_ACQ_REL);
+	uint64_t spawned = 0, exited = 0;
+	unsigned int i;
 
-	if (!left || (f == rt->main &&
-		      __atomic_load_n(&rt->shutdown, __ATOMIC_ACQUIRE)))
+	for (i = 0; i < rt->nworkers; i++)
+		exited += __atomic_load_n(&rt->workers[i].nexited,
+					  __ATOMIC_ACQUIRE);
+	for (i = 0; i < rt->nworkers; i++)
+		spawned += __atomic_load_n(&rt->workers[i].nspawned,
+					   __ATOMIC_ACQUIRE);
+	return spawned - exited;
+}
+
+/*
+ * One fiber fewer, counted on its worker only (a shared counter bounced
+ * between workers on every spawn and exit). The worker that finds nothing
+ * to do sees the count reach 0 (find_work()). After weft_shutdown(), the
+ * first fiber's exit stops everything at once.
+ */
+static void fiber_gone(struct weft_worker *w, struct weft_fiber *f)
+{
+	struct weft_rt *rt = w->rt;
+
+	__atomic_store_n(&w->nexited, w->nexited + 1, __ATOMIC_RELEASE);
+	if (f == rt->main && __atomic_load_n(&rt->shutdown, __ATOMIC_ACQUIRE))
 		stop_all(rt);
 }
 
 /* Post of a fiber's last switch: publish JOIN_DONE, wake the joiner. */
 static void exit_commit(struct weft_worker *w, struct weft_fiber *f)
 {
-	struct weft_rt *rt = w->rt;
 	uintptr_t old;
 
 	WRITE_ONCE(f->state, FIBER_DONE);
@@ -903,7 +929,7 @@ static void exit_commit(struct weft_worker *w, struct weft_fiber *f)
 	} else if (old != JOIN_NONE) {
 		weft__ready(w, (struct weft_fiber *)old);
 	}
-	fiber_gone(rt, f);
+	fiber_gone(w, f);
 }
 
 /*
@@ -914,7 +940,7 @@ static void exit_handoff(struct weft_worker *w, struct weft_fiber *f)
 {
 	WRITE_ONCE(f->state, FIBER_DONE);
 	__atomic_store_n(&f->join, JOIN_DONE, __ATOMIC_RELEASE);
-	fiber_gone(w->rt, f);
+	fiber_gone(w, f);
 }
 
 /*
@@ -1030,7 +1056,8 @@ static int spawn(struct weft_worker *w, const struct weft_attr *attr,
 	/* Release: a lookup that sees the id sees the fiber. */
 	__atomic_store_n(&f->id, make_id(f->gen ? f->gen : (f->gen = 1), cls,
 					 index), __ATOMIC_RELEASE);
-	__atomic_add_fetch(&rt->nlive, 1, __ATOMIC_RELAXED);
+	/* Counted before anyone can see it (release): see live(). */
+	__atomic_store_n(&w->nspawned, w->nspawned + 1, __ATOMIC_RELEASE);
 	if (fid)	/* before it can run, finish and be reaped elsewhere */
 		*fid = f->id;
 	if (on != w) {
@@ -1278,7 +1305,7 @@ static WEFT_COLD void deadlock(struct weft_rt *rt)
 	unsigned int i;
 
 	weft_log("deadlock: %ld fibers are parked and nothing can wake them",
-		 __atomic_load_n(&rt->nlive, __ATOMIC_RELAXED));
+		 live(rt));
 	for (i = 0; weft_debug_on && i < rt->nworkers; i++) {
 		struct weft_worker *w = &rt->workers[i];
 
@@ -1496,6 +1523,8 @@ static struct weft_fiber *find_work(struct weft_worker *w)
 	struct weft_rt *rt = w->rt;
 	struct weft_fiber *f;
 
+	if (!live(rt))
+		stop_all(rt);	/* the last fiber has exited */
 	for (;;) {
 		if (__atomic_load_n(&rt->stop, __ATOMIC_ACQUIRE)) {
 			spin_stop(w, false);

@@ -198,6 +198,11 @@ struct weft_worker {
 	 * written by the owner only), and the running fiber.
 	 */
 	uint64_t switches __attribute__((aligned(64)));
+	/*
+	 * Fibers spawned and exited on this worker (release stores by the
+	 * owner): live fibers are the difference of the sums, see live().
+	 */
+	uint64_t nspawned, nexited;
 	struct weft_fiber *running;	/* w->cur, published for the monitor */
 	/* Fibers readied here by other threads: a Treiber stack (CAS). */
 	struct weft_fiber *inbox __attribute__((aligned(64)));
@@ -223,12 +228,12 @@ struct weft_rt {
 	bool pin;
 	struct weft_fiber *main;	/* the first fiber */
 
-	/* Shared; atomics unless noted. */
+	/* Read at every switch, written once: a line of their own. */
 	bool shutdown __attribute__((aligned(64)));
 	bool stop;			/* workers leave their loops */
 	bool foreign;			/* a non-worker thread used weft */
-	long nlive;			/* fibers not yet finished */
-	unsigned int nspinning;		/* workers looking for work */
+	/* Shared; atomics. */
+	unsigned int nspinning __attribute__((aligned(64)));	/* spinners */
 	unsigned int nidle;		/* bits set in idle */
 	unsigned int nblocked;		/* idle with no timer */
 	uint64_t *idle;			/* bitmap of sleeping workers */
