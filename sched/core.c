@@ -172,7 +172,14 @@ WEFT_TLS struct weft_worker *weft__cur_worker;
 /* Set while weft_run() runs; there is one runtime per process. */
 static struct weft_rt *running_rt;
 
-static void wakep(struct weft_rt *rt);
+static void wakep_slow(struct weft_rt *rt);
+
+/* Some stealable work appeared: make sure someone looks for it. */
+static inline void wakep(struct weft_rt *rt)
+{
+	if (rt->nworkers > 1)
+		wakep_slow(rt);
+}
 static void wake_worker(struct weft_worker *from, struct weft_worker *to);
 
 /* ---- queues ---- */
@@ -436,7 +443,7 @@ static void inbox_drain(struct weft_worker *w)
 	}
 }
 
-static bool has_work(struct weft_worker *w)
+static inline bool has_work(struct weft_worker *w)
 {
 	return READ_ONCE(w->runnext) || w->local.head || READ_ONCE(w->inbox) ||
 	       runq_len(&w->runq);
@@ -616,14 +623,11 @@ static void wake_worker(struct weft_worker *from, struct weft_worker *to)
 	}
 }
 
-/* Some stealable work appeared: make sure someone looks for it. */
-static void wakep(struct weft_rt *rt)
+static void wakep_slow(struct weft_rt *rt)
 {
 	struct weft_worker *w = weft__cur_worker;
 	unsigned int zero = 0, i;
 
-	if (rt->nworkers == 1)
-		return;
 	/* The work's store before the loads below; see idle_sleep. */
 	weft__light_barrier();
 	if (!__atomic_load_n(&rt->nidle, __ATOMIC_RELAXED) ||
@@ -800,15 +804,25 @@ static inline struct weft_fiber *pick(struct weft_worker *w)
 	bool periodic = !(++w->tick & (TICK_PERIOD - 1));
 	struct weft_fiber *f = READ_ONCE(w->runnext);
 
-	if (likely(f && !periodic && w->streak < RUNNEXT_MAX &&
-		   !w->exited && !READ_ONCE(w->inbox)) &&
-	    (w->rt->nworkers == 1 || (f = runnext_swap(w, NULL)))) {
-		if (w->rt->nworkers == 1)
-			WRITE_ONCE(w->runnext, NULL);
-		w->streak++;
-		return f;
+	if (unlikely(periodic || w->exited || READ_ONCE(w->inbox)))
+		return pick_slow(w, periodic);
+	if (f) {
+		/* A hand-off. */
+		if (likely(w->streak < RUNNEXT_MAX) &&
+		    (w->rt->nworkers == 1 || (f = runnext_swap(w, NULL)))) {
+			if (w->rt->nworkers == 1)
+				WRITE_ONCE(w->runnext, NULL);
+			w->streak++;
+			return f;
+		}
+	} else if (!w->local.head) {
+		/* A yield, or a wait with others queued: the ring's head. */
+		w->streak = 0;
+		w->head_picks++;
+		if ((f = runq_get(w)))
+			return f;
 	}
-	return pick_slow(w, periodic);
+	return pick_slow(w, false);
 }
 
 /* Switch to the next runnable fiber, or to the loop. */
