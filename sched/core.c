@@ -37,7 +37,9 @@
  *	A worker picks: runnext (capped), then local and runq alternately,
  *	then inject; with nothing, its loop steals, then sleeps. After a
  *	fiber exits it takes the ring's newest instead (Chase-Lev's pop), so
- *	a spawn tree runs depth-first; every 64th round takes the oldest.
+ *	a spawn tree runs depth-first; heads left waiting 1 ms go first.
+ *	Spawn is work-first: the child runs at once and the spawner waits in
+ *	runnext, pushing the older continuation to the ring for thieves.
  *
  * Fairness guarantee
  *	A runnable fiber in a worker's queues runs after at most
@@ -48,13 +50,15 @@
  *	alternate. Picks that do not take from the heads (runnext, the
  *	newest-first pick after an exit) cannot hold them off for more than
  *	STARVE_NS (1 ms), checked every 64 rounds; inject is polled then
- *	too. Budgets (below) bound a pick's length in
- *	await points. tests/sched/sched_test.c checks it.
+ *	too. Budgets (below) bound a pick's length in await points.
+ *	tests/sched/sched_test.c checks both.
  *
  * Who owns what
  *	A worker's first group of fields (internal.h) is touched only by
- *	its own thread. runq.head is CASed by everyone; runq.tail is stored
- *	by the owner (release) and loaded by thieves (acquire). The inbox
+ *	its own thread (runnext aside: the monitor may take it). runq.head
+ *	is CASed by everyone; runq.tail is stored by the owner (release) and
+ *	loaded by thieves (acquire); the owner's newest-first pop lowers it
+ *	first and pairs a barrier with the thieves' (Chase-Lev). The inbox
  *	is pushed by CAS and emptied by exchange. A fiber's fields belong
  *	to the worker holding it; handing it over through any queue is a
  *	release/acquire pair. fiber.join and fiber.wait_word are the fields
@@ -77,22 +81,27 @@
  * Idle and wake (Go's spinning protocol, io_uring for the sleep)
  *	A worker without work spins a while (WEFT_SPIN_US) stealing half of
  *	a victim's ring, nearest NUMA node first; at most half the awake
- *	workers spin. Then it marks itself in rt->idle (seq_cst RMW), stops
- *	counting as spinning, and looks at every queue once more before it
- *	sleeps in io_uring_enter(GETEVENTS) on its own ring (or a futex).
- *	Whoever makes stealable work stores it, then (after a full fence)
- *	checks for spinners and sleepers, and wakes one sleeper only when
- *	nobody spins: this Dekker pair (mark + fence + look, versus push +
- *	fence + look) means work is never left with everyone asleep. The
- *	waker clears the sleeper's bit, so each sleep gets one wake.
+ *	workers spin, and a worker that may not looks for GRACE_NS first
+ *	(the spinner stops as soon as it picks up the message just sent,
+ *	and the reply is what this one waits for). Then it stops counting
+ *	as spinning, marks itself in rt->idle (seq_cst RMW), and looks at
+ *	every queue once more before it sleeps in io_uring_enter(GETEVENTS)
+ *	on its own ring (or a futex). Whoever makes stealable work stores
+ *	it, then checks for spinners and sleepers, and wakes one sleeper
+ *	only when nobody spins: this Dekker pair (mark, barrier, look versus
+ *	push, barrier, look) means work is never left with everyone asleep.
+ *	The barrier is asymmetric (internal.h): membarrier on the sleeper's
+ *	side, a compiler barrier on the hot pusher's. The waker clears the
+ *	sleeper's bit and stores a wake reason, so each sleep gets one wake.
  *	A worker wakes a worker with IORING_OP_MSG_RING queued on its own
- *	ring: it is submitted with whatever the waker submits next — its
- *	own idle sleep, at the latest every 64 rounds or at a yield with
- *	nothing to switch to — so the hand-off costs no syscall of its own.
+ *	ring: it is submitted with whatever the waker submits next (its own
+ *	idle sleep, at the latest every 64 rounds, or at a yield with
+ *	nothing to switch to), so the hand-off costs no syscall of its own.
  *	A waker stuck in one long fiber would hold the wake back: the
- *	monitor kicks the sleeper's eventfd when a wake stays owed. A thread that is not a worker has no ring: it
- *	writes the sleeper's eventfd (one syscall, the cheapest correct way),
- *	on which every ring keeps a read armed. Without io_uring, a futex.
+ *	monitor kicks the sleeper's eventfd when a wake stays owed. A thread
+ *	that is not a worker has no ring: it writes the sleeper's eventfd
+ *	(one syscall, the cheapest correct way), on which every ring keeps a
+ *	read armed. Without io_uring, a futex.
  *
  * Cooperative preemption
  *	Every await point (yield, sleep, lock, channel, select, later I/O)
@@ -103,10 +112,11 @@
  * The monitor (like Go's sysmon)
  *	A thread that samples each worker's switch count every few ms. A
  *	worker that spent WEFT_STALL_MS of CPU time in one fiber without an
- *	await point is reported once (fiber id, name, worker, time). A worker stuck with fibers in its ring has
- *	them and its runnext moved to inject, and a sleeper woken to run
- *	them: fibers queued behind a blocking call run elsewhere. Its bound
- *	fibers and timers wait for it.
+ *	await point is reported once (fiber id, name, worker, time). A
+ *	worker stuck for two periods with fibers in its ring or runnext has
+ *	them moved to inject, and a sleeper woken to run them: fibers queued
+ *	behind a blocking call run elsewhere. Its bound fibers and timers
+ *	wait for it.
  *
  * Termination
  *	Each worker counts the fibers spawned and exited on it; a worker
