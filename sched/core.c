@@ -192,6 +192,10 @@ static inline void wakep(struct weft_rt *rt)
 }
 static void wake_worker(struct weft_worker *from, struct weft_worker *to);
 
+/* Count an event in a worker's statistics (its owner only). */
+#define STAT_INC(w, field, n) \
+	__atomic_store_n(&(w)->field, (w)->field + (n), __ATOMIC_RELAXED)
+
 /* ---- queues ---- */
 
 static inline void fifo_push(struct fifo *q, struct weft_fiber *f)
@@ -414,6 +418,7 @@ static struct weft_fiber *runq_steal(struct weft_worker *w,
 		return NULL;
 	for (i = 1; i < n; i++)
 		runq_put(w, batch[i]);
+	STAT_INC(w, nsteals, n);
 	return batch[0];
 }
 
@@ -592,6 +597,8 @@ static void efd_kick(struct weft_worker *to)
 /* Send the wake that @to's cleared idle bit is owed. */
 static void send_wake(struct weft_worker *from, struct weft_worker *to)
 {
+	if (from)
+		STAT_INC(from, nwakes, 1);
 	if (!to->ring) {
 		__atomic_store_n(&to->futex, 1, __ATOMIC_RELEASE);
 		futex(&to->futex, FUTEX_WAKE, 1, NULL);
@@ -602,6 +609,7 @@ static void send_wake(struct weft_worker *from, struct weft_worker *to)
 
 		if (!sqe) {
 			io_uring_submit(from->ring);
+			STAT_INC(from, nsubmits, 1);
 			from->pending_msgs = 0;
 			sqe = io_uring_get_sqe(from->ring);
 		}
@@ -671,6 +679,7 @@ static void flush_msgs(struct weft_worker *w)
 {
 	if (w->pending_msgs) {
 		io_uring_submit(w->ring);
+		STAT_INC(w, nsubmits, 1);
 		w->pending_msgs = 0;
 	}
 }
@@ -1244,6 +1253,33 @@ WEFT_EXPORT int weft_workers(void)
 	return rt ? (int)rt->nworkers : -EPERM;
 }
 
+WEFT_EXPORT int weft_stats(unsigned int worker, struct weft_worker_stats *st)
+{
+	struct weft_rt *rt = __atomic_load_n(&running_rt, __ATOMIC_ACQUIRE);
+	struct weft_worker *w;
+
+	if (!st)
+		return -EINVAL;
+	if (!rt || !rt->workers)
+		return -EPERM;
+	if (worker >= rt->nworkers)
+		return -EINVAL;
+	w = &rt->workers[worker];
+	memset(st, 0, sizeof(*st));
+	/* Each counter on its own; the set is not one snapshot. */
+	st->switches = __atomic_load_n(&w->switches, __ATOMIC_RELAXED);
+	st->spawned = __atomic_load_n(&w->nspawned, __ATOMIC_RELAXED);
+	st->exited = __atomic_load_n(&w->nexited, __ATOMIC_RELAXED);
+	st->steals = __atomic_load_n(&w->nsteals, __ATOMIC_RELAXED);
+	st->wakes = __atomic_load_n(&w->nwakes, __ATOMIC_RELAXED);
+	st->sleeps = __atomic_load_n(&w->nsleeps, __ATOMIC_RELAXED);
+	st->spin_yields = __atomic_load_n(&w->nspins, __ATOMIC_RELAXED);
+	st->submits = __atomic_load_n(&w->nsubmits, __ATOMIC_RELAXED);
+	st->completions = __atomic_load_n(&w->ncompletions, __ATOMIC_RELAXED);
+	st->rescued = __atomic_load_n(&w->nrescued, __ATOMIC_RELAXED);
+	return 0;
+}
+
 WEFT_EXPORT int weft_name(uint64_t fid, char *buf, size_t len)
 {
 	struct weft_worker *w = weft__cur_worker;
@@ -1413,11 +1449,13 @@ static void ring_drain(struct weft_worker *w)
 			efd_kick(&w->rt->workers[(uint32_t)ud]);
 		}
 		io_uring_cqe_seen(w->ring, cqe);
+		STAT_INC(w, ncompletions, 1);
 	}
 }
 
 static void sleep_until(struct weft_worker *w, uint64_t deadline)
 {
+	STAT_INC(w, nsleeps, 1);
 	struct timespec ts = {
 		.tv_sec = deadline / 1000000000ULL,
 		.tv_nsec = deadline % 1000000000ULL,
@@ -1435,6 +1473,7 @@ static void sleep_until(struct weft_worker *w, uint64_t deadline)
 			kts.tv_nsec = d % 1000000000ULL;
 		}
 		/* Submits the queued wakes and sleeps: one syscall. */
+		STAT_INC(w, nsubmits, 1);
 		io_uring_submit_and_wait_timeout(w->ring, &cqe, 1,
 				deadline == UINT64_MAX ? NULL : &kts, NULL);
 		w->pending_msgs = 0;
@@ -1573,8 +1612,10 @@ static struct weft_fiber *find_work(struct weft_worker *w)
 				 * whatever else wants this CPU (perhaps the
 				 * fiber that will make our work) run.
 				 */
-				if (now - start > SPIN_YIELD_NS)
+				if (now - start > SPIN_YIELD_NS) {
 					sched_yield();
+					STAT_INC(w, nspins, 1);
+				}
 				else
 					weft_cpu_relax();
 				now = weft_now_ns();
@@ -1656,7 +1697,10 @@ static void rescue(struct weft_rt *rt, struct weft_worker *w)
 		inbox_push(w, f);	/* cannot move: back to its owner */
 	else if (f)
 		inject_push(rt, f, f, 1);
+	if (f && !f->bound)
+		__atomic_add_fetch(&w->nrescued, 1, __ATOMIC_RELAXED);
 	while ((n = runq_grab(w, batch))) {
+		__atomic_add_fetch(&w->nrescued, n, __ATOMIC_RELAXED);
 		for (i = 0; i + 1 < n; i++)
 			batch[i]->next = batch[i + 1];
 		inject_push(rt, batch[0], batch[n - 1], n);

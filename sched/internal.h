@@ -203,6 +203,14 @@ struct weft_worker {
 	 * owner): live fibers are the difference of the sums, see live().
 	 */
 	uint64_t nspawned, nexited;
+	/* weft_stats(): written by the owner (relaxed), read by anyone. */
+	uint64_t nsteals;		/* fibers taken from other workers */
+	uint64_t nwakes;		/* wakes sent to sleeping workers */
+	uint64_t nsleeps;		/* sleeps in the kernel */
+	uint64_t nspins;		/* sched_yield() calls while spinning */
+	uint64_t nsubmits;		/* io_uring_enter() calls */
+	uint64_t ncompletions;		/* CQEs reaped */
+	uint64_t nrescued;		/* fibers the monitor moved (its atomic) */
 	struct weft_fiber *running;	/* w->cur, published for the monitor */
 	/* Fibers readied here by other threads: a Treiber stack (CAS). */
 	struct weft_fiber *inbox __attribute__((aligned(64)));

@@ -254,6 +254,47 @@ WEFT_API int weft_worker(void);
 WEFT_API int weft_workers(void);
 
 /**
+ * struct weft_worker_stats - what one worker has done since weft_run()
+ * @switches:	context switches, and await points passed without one
+ * @spawned:	fibers spawned on it
+ * @exited:	fibers that finished on it
+ * @steals:	fibers it took from other workers' queues
+ * @wakes:	wakes it sent to sleeping workers
+ * @sleeps:	times it slept in the kernel, out of work
+ * @spin_yields: sched_yield() calls while spinning for work
+ * @submits:	io_uring_enter() calls it made
+ * @completions: io_uring completions it reaped
+ * @rescued:	fibers the monitor moved off it while it was stuck
+ */
+struct weft_worker_stats {
+	uint64_t switches;
+	uint64_t spawned;
+	uint64_t exited;
+	uint64_t steals;
+	uint64_t wakes;
+	uint64_t sleeps;
+	uint64_t spin_yields;
+	uint64_t submits;
+	uint64_t completions;
+	uint64_t rescued;
+	uint64_t __reserved[14];
+};
+
+/**
+ * weft_stats() - read a worker's counters
+ * @worker:	0 .. weft_workers() - 1
+ * @st:		filled in
+ *
+ * Callable from any thread while a runtime runs (not racing with
+ * weft_run() returning). Each counter is read on its own: the set is not
+ * one snapshot.
+ *
+ * Return: 0, -EINVAL for a bad @worker or a NULL @st, -EPERM when no
+ * runtime is running.
+ */
+WEFT_API int weft_stats(unsigned int worker, struct weft_worker_stats *st);
+
+/**
  * weft_cancel() - interrupt a fiber's wait
  * @fid:	the fiber
  *

@@ -164,6 +164,45 @@ TEST(idle_workers_steal)
 	ASSERT_EQ(run_on(2, spawn_on_zero, NULL), 0);
 }
 
+/* ---- counters ---- */
+
+static void *counted(void *arg)
+{
+	struct weft_worker_stats st[2], bad;
+	uint64_t spawned = 0, exited = 0, steals = 0, sleeps = 0;
+
+	(void)arg;
+	if (spawn_on_zero(NULL))	/* stealing, as above */
+		return (void *)1;
+	/* Let both workers run out of work and sleep once. */
+	weft_sleep_ns(20000000);
+	for (int i = 0; i < 2; i++) {
+		if (weft_stats(i, &st[i]))
+			return (void *)2;
+		spawned += st[i].spawned;
+		exited += st[i].exited;
+		steals += st[i].steals;
+		sleeps += st[i].sleeps;
+	}
+	if (weft_stats(2, &bad) != -EINVAL || weft_stats(0, NULL) != -EINVAL)
+		return (void *)3;
+	/* This fiber and the 64 it spawned; all but this one finished. */
+	if (spawned != 65 || exited != 64)
+		return (void *)4;
+	if (!steals || !sleeps || !st[0].switches || !st[1].switches)
+		return (void *)5;
+	return NULL;
+}
+
+TEST(counters_add_up)
+{
+	struct weft_worker_stats st;
+
+	seen[0] = seen[1] = 0;
+	ASSERT_EQ(run_on(2, counted, NULL), 0);
+	ASSERT_EQ(weft_stats(0, &st), -EPERM);
+}
+
 /* ---- cancellation ---- */
 
 static void *sleep_long(void *arg)
