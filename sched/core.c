@@ -173,9 +173,13 @@
 #define WAKE_PLAIN	1	/* wake_reason: there is work for you */
 #define WAKE_SPIN	2	/* ...and you count as spinning already */
 
+/*
+ * CQE user data: a fiber's struct weft_io (a pointer, so even), or an odd
+ * tag. WEFT__TAG_IGNORE (internal.h) is 7.
+ */
 #define TAG_WAKE	1	/* a MSG_RING wake arrived */
-#define TAG_EFD		2	/* the eventfd read completed */
-#define TAG_MSG		3	/* our MSG_RING failed (low 32 bits: target) */
+#define TAG_EFD		3	/* the eventfd read completed */
+#define TAG_MSG		5	/* our MSG_RING failed (bits 8+: target) */
 
 WEFT_TLS struct weft_worker *weft__cur_worker;
 
@@ -616,7 +620,7 @@ static void send_wake(struct weft_worker *from, struct weft_worker *to)
 		if (sqe) {
 			io_uring_prep_msg_ring(sqe, to->ring->ring_fd, 0,
 					       TAG_WAKE, 0);
-			sqe->user_data = (uint64_t)TAG_MSG << 32 | to->index;
+			sqe->user_data = (uint64_t)to->index << 8 | TAG_MSG;
 			sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
 			from->pending_msgs++;
 			return;
@@ -732,12 +736,30 @@ static struct weft_worker *switch_to(struct weft_worker *w,
 	return w;
 }
 
-/* Every TICK_PERIOD rounds: timers, and wakes waiting to be submitted. */
+static void ring_drain(struct weft_worker *w);
+
+/*
+ * Submit what is queued (wakes, I/O) and, with I/O in flight, reap what
+ * completed: one io_uring_enter() for both.
+ */
+void weft__ring_flush(struct weft_worker *w)
+{
+	if (w->inflight) {
+		io_uring_submit_and_get_events(w->ring);
+		STAT_INC(w, nsubmits, 1);
+		w->pending_msgs = 0;
+		ring_drain(w);
+	} else if (w->pending_msgs) {
+		flush_msgs(w);
+	}
+}
+
+/* Every TICK_PERIOD rounds: timers, submissions and completions. */
 static WEFT_NOINLINE void tick(struct weft_worker *w)
 {
 	weft__timers_run(w, weft_now_ns());
-	if (w->pending_msgs)
-		flush_msgs(w);
+	if (w->ring)
+		weft__ring_flush(w);
 }
 
 /*
@@ -1435,7 +1457,10 @@ static void ring_drain(struct weft_worker *w)
 	while (!io_uring_peek_cqe(w->ring, &cqe)) {
 		uint64_t ud = cqe->user_data;
 
-		if (ud == TAG_EFD) {
+		if (!(ud & 1)) {
+			weft__io_complete(w, (struct weft_io *)(uintptr_t)ud,
+					  cqe->res);
+		} else if (ud == TAG_EFD) {
 			struct io_uring_sqe *sqe = io_uring_get_sqe(w->ring);
 
 			if (sqe) {
@@ -1444,9 +1469,9 @@ static void ring_drain(struct weft_worker *w)
 				sqe->user_data = TAG_EFD;
 				w->pending_msgs++;
 			}
-		} else if (ud >> 32 == TAG_MSG) {
+		} else if ((ud & 0xff) == TAG_MSG) {
 			/* A MSG_RING failed (its CQ full?): kick the fd. */
-			efd_kick(&w->rt->workers[(uint32_t)ud]);
+			efd_kick(&w->rt->workers[ud >> 8]);
 		}
 		io_uring_cqe_seen(w->ring, cqe);
 		STAT_INC(w, ncompletions, 1);
@@ -1516,7 +1541,8 @@ static void idle_sleep(struct weft_worker *w)
 
 	/* No longer spinning: no wakep, the look below stands in for it. */
 	spin_stop(w, false);
-	w->idle_blocked = deadline == UINT64_MAX;
+	/* In-flight I/O will complete: not blocked for good. */
+	w->idle_blocked = deadline == UINT64_MAX && !w->inflight;
 	__atomic_store_n(&w->futex, 0, __ATOMIC_RELAXED);
 	__atomic_fetch_or(&rt->idle[w->index / 64], bit_of(w->index),
 			  __ATOMIC_SEQ_CST);
@@ -1597,11 +1623,18 @@ static struct weft_fiber *find_work(struct weft_worker *w)
 		if ((f = pick(w)))
 			break;
 		if (w->ring)
-			flush_msgs(w);
-		if (rt->nworkers > 1 && !w->spinning && rt->spin_ns &&
-		    (f = grace(w)))
+			weft__ring_flush(w);
+		if ((f = pick(w)))
 			break;
-		if (w->spinning) {
+		/*
+		 * With I/O in flight, wait in the ring: it returns as soon as
+		 * a completion (or a wake) arrives, where spinning would have
+		 * to poll the kernel for completions.
+		 */
+		if (rt->nworkers > 1 && !w->spinning && rt->spin_ns &&
+		    !w->inflight && (f = grace(w)))
+			break;
+		if (w->spinning && !w->inflight) {
 			uint64_t start = weft_now_ns(), now = start;
 
 			do {

@@ -108,6 +108,7 @@ struct weft_fiber {
 	void *wait;			/* join: the fiber it waits for */
 	/* The wait in progress, for its commit (wait.c). */
 	struct weft_spin **wait_locks;
+	bool *wait_done;		/* I/O: completion already reaped */
 	uint64_t wait_deadline;
 	uint64_t wait_seq;
 	unsigned int wait_nlocks;
@@ -181,7 +182,8 @@ struct weft_worker {
 	unsigned int nvictims;
 	unsigned int node;		/* NUMA node (maybe synthetic) */
 	unsigned int cpu;		/* CPU it runs on, or is pinned to */
-	unsigned int pending_msgs;	/* MSG_RING wakes not yet submitted */
+	unsigned int pending_msgs;	/* SQEs (wakes, I/O) not yet submitted */
+	unsigned int inflight;		/* fibers' I/O operations in its ring */
 	struct weft_ctx loop_ctx;	/* the scheduler loop, on the thread stack */
 	struct weft_san loop_san;
 	struct weft_stack_cache stacks;
@@ -323,6 +325,7 @@ struct weft_waiter {
 	struct weft_waiter *fired;	/* leader: the case that was claimed */
 	void *data;			/* for the object (a message buffer) */
 	uintptr_t aux;			/* for the object */
+	bool *done;			/* I/O: set when the completion is in */
 };
 
 /*
@@ -396,6 +399,19 @@ int weft__timer_add(struct weft_worker *w, struct weft_fiber *f,
 void weft__timer_del(struct weft_fiber *f, uint64_t seq);
 void weft__timers_run(struct weft_worker *w, uint64_t now);
 uint64_t weft__timers_next(struct weft_worker *w);
+
+/* A fiber's I/O operation in flight (io.c): its CQE's user data. */
+struct weft_io {
+	struct weft_waiter wt;
+	int res;
+	bool done;			/* the CQE arrived (the ring's worker) */
+};
+
+#define WEFT__TAG_IGNORE	7	/* CQE user data nobody waits for */
+
+/* io.c, core.c */
+void weft__io_complete(struct weft_worker *w, struct weft_io *io, int res);
+void weft__ring_flush(struct weft_worker *w);
 
 /* fls.c */
 void weft__fls_run_destructors(struct weft_fiber *f);

@@ -56,6 +56,7 @@ void weft__waiter_init(struct weft_waiter *wt, struct weft_waiter *leader)
 	wt->leader = leader ? leader : wt;
 	wt->fiber = f;
 	wt->fired = NULL;
+	wt->done = NULL;
 	wt->result = 0;
 	if (leader)
 		return;
@@ -111,6 +112,15 @@ static void wait_commit(struct weft_worker *w, struct weft_fiber *f)
 	unlock_all(f->wait_locks, f->wait_nlocks);
 	if (unlikely(no_timer) && claim(f, word, WAIT_TIMEDOUT)) {
 		weft__ready(w, f);	/* no memory for a timer: time out */
+		return;
+	}
+	/*
+	 * An I/O wait whose completion this worker reaped between queueing
+	 * it and this commit (its claim found the word not yet WAITING).
+	 * The ring's completions run on this thread: no race with them.
+	 */
+	if (f->wait_done && *f->wait_done && claim(f, word, WAIT_WOKEN)) {
+		weft__ready(w, f);
 		return;
 	}
 	/*
@@ -186,6 +196,7 @@ int weft__wait(struct weft_waiter *wt, struct weft_spin **locks,
 	}
 	self->wait_locks = locks;
 	self->wait_nlocks = nlocks;
+	self->wait_done = wt->done;
 	self->wait_deadline = deadline;
 	self->wait_seq = wt->seq;
 	WRITE_ONCE(self->state, FIBER_PARKED);

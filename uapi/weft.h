@@ -10,8 +10,12 @@
 #ifndef WEFT_H
 #define WEFT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -197,6 +201,53 @@ WEFT_API int weft_sleep_ns(uint64_t ns);
  * not called from a fiber.
  */
 WEFT_API int weft_sleep_until_ns(uint64_t deadline_ns);
+
+/*
+ * I/O. Each call parks only the calling fiber while the operation runs on
+ * its worker's io_uring, and returns what the system call would (a count,
+ * a file descriptor, 0) or -errno. The _until variants take a deadline
+ * (0: only what can be done at once, -EAGAIN otherwise; WEFT_FOREVER).
+ * A deadline or weft_cancel() that ends the wait cancels the operation
+ * and returns -ETIMEDOUT or -ECANCELED, the file descriptor still usable;
+ * an operation that completed anyway returns its result (data read is
+ * never dropped). A plain OS thread makes the system call itself.
+ * Workers without io_uring (WEFT_BACKEND=epoll, io_uring denied) do not
+ * do fiber I/O yet: -ENOSYS. Every successful call is an await point.
+ */
+WEFT_API ssize_t weft_read_until(int fd, void *buf, size_t len,
+				 uint64_t deadline_ns);
+WEFT_API ssize_t weft_read(int fd, void *buf, size_t len);
+WEFT_API ssize_t weft_write_until(int fd, const void *buf, size_t len,
+				  uint64_t deadline_ns);
+WEFT_API ssize_t weft_write(int fd, const void *buf, size_t len);
+/* At a file offset (>= 0, else -EINVAL). */
+WEFT_API ssize_t weft_pread(int fd, void *buf, size_t len, off_t off);
+WEFT_API ssize_t weft_pwrite(int fd, const void *buf, size_t len, off_t off);
+WEFT_API ssize_t weft_readv_until(int fd, const struct iovec *iov,
+				  int iovcnt, uint64_t deadline_ns);
+WEFT_API ssize_t weft_writev_until(int fd, const struct iovec *iov,
+				   int iovcnt, uint64_t deadline_ns);
+WEFT_API ssize_t weft_recv_until(int fd, void *buf, size_t len, int flags,
+				 uint64_t deadline_ns);
+WEFT_API ssize_t weft_send_until(int fd, const void *buf, size_t len,
+				 int flags, uint64_t deadline_ns);
+WEFT_API ssize_t weft_recvmsg_until(int fd, struct msghdr *msg, int flags,
+				    uint64_t deadline_ns);
+WEFT_API ssize_t weft_sendmsg_until(int fd, const struct msghdr *msg,
+				    int flags, uint64_t deadline_ns);
+/* @flags: accept4() flags. Return: the new file descriptor. */
+WEFT_API int weft_accept_until(int fd, struct sockaddr *addr,
+			       socklen_t *addrlen, int flags,
+			       uint64_t deadline_ns);
+WEFT_API int weft_connect_until(int fd, const struct sockaddr *addr,
+				socklen_t addrlen, uint64_t deadline_ns);
+/* Wait until @fd has one of @events (POLLIN...). Return: the revents. */
+WEFT_API int weft_poll_until(int fd, short events, uint64_t deadline_ns);
+/* openat(2); O_CLOEXEC is always added. */
+WEFT_API int weft_openat(int dirfd, const char *path, int flags,
+			 unsigned int mode);
+WEFT_API int weft_close(int fd);
+WEFT_API int weft_fsync(int fd, bool datasync);
 
 /**
  * weft_key_create() - create a fiber-local storage key

@@ -1,0 +1,435 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Blocking-style I/O for fibers, on the worker's io_uring.
+ *
+ * A fiber that does I/O queues one SQE on its worker's ring, whose user
+ * data is a struct weft_io on its own stack, and waits through the common
+ * wait protocol (wait.c). Nothing is submitted at once: SQEs go in with
+ * whatever the worker submits next (its idle sleep, or its flush every 64
+ * rounds), so a worker makes at most one io_uring_enter() per turn however
+ * many fibers wait on I/O. The worker that owns the ring reaps the CQE and
+ * readies the fiber; the fiber is bound to that worker while its
+ * operation is in flight, because only that thread may submit to the ring
+ * (SINGLE_ISSUER) and the ring writes into the fiber's buffers.
+ *
+ * Deadlines and weft_cancel() end the wait early; the operation may still
+ * be in flight then, so the fiber asks the ring to cancel it and waits,
+ * uncancellably, for its completion before its stack (and buffers) can be
+ * reused. An operation that completed anyway keeps its result: data read
+ * is never dropped. Otherwise the call returns -ETIMEDOUT or -ECANCELED,
+ * and the file descriptor stays usable.
+ *
+ * A thread that is not a fiber makes the plain system call (blocking, or
+ * with poll() for a deadline). A worker without a ring (io_uring denied,
+ * WEFT_BACKEND=epoll) has no I/O backend yet: those calls return -ENOSYS
+ * from fibers until the epoll backend lands (issue "weft I/O").
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <liburing.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+enum io_kind {
+	IO_READ, IO_WRITE, IO_READV, IO_WRITEV, IO_RECV, IO_SEND,
+	IO_RECVMSG, IO_SENDMSG, IO_ACCEPT, IO_CONNECT, IO_POLL, IO_OPENAT,
+	IO_CLOSE, IO_FSYNC,
+};
+
+struct io_args {
+	enum io_kind kind;
+	int fd;
+	void *buf;			/* or iovec, msghdr, sockaddr, path */
+	size_t len;			/* or iovcnt, socklen, poll events */
+	uint64_t off;			/* file offset (-1: the current one) */
+	int flags;			/* msg, accept, open flags */
+	void *aux;			/* socklen_t * for accept */
+	unsigned int mode;		/* openat mode */
+};
+
+static void prep(struct io_uring_sqe *sqe, const struct io_args *a)
+{
+	switch (a->kind) {
+	case IO_READ:
+		io_uring_prep_read(sqe, a->fd, a->buf, a->len, a->off);
+		break;
+	case IO_WRITE:
+		io_uring_prep_write(sqe, a->fd, a->buf, a->len, a->off);
+		break;
+	case IO_READV:
+		io_uring_prep_readv(sqe, a->fd, a->buf, a->len, a->off);
+		break;
+	case IO_WRITEV:
+		io_uring_prep_writev(sqe, a->fd, a->buf, a->len, a->off);
+		break;
+	case IO_RECV:
+		io_uring_prep_recv(sqe, a->fd, a->buf, a->len, a->flags);
+		break;
+	case IO_SEND:
+		io_uring_prep_send(sqe, a->fd, a->buf, a->len, a->flags);
+		break;
+	case IO_RECVMSG:
+		io_uring_prep_recvmsg(sqe, a->fd, a->buf, a->flags);
+		break;
+	case IO_SENDMSG:
+		io_uring_prep_sendmsg(sqe, a->fd, a->buf, a->flags);
+		break;
+	case IO_ACCEPT:
+		io_uring_prep_accept(sqe, a->fd, a->buf, a->aux, a->flags);
+		break;
+	case IO_CONNECT:
+		io_uring_prep_connect(sqe, a->fd, a->buf, a->len);
+		break;
+	case IO_POLL:
+		io_uring_prep_poll_add(sqe, a->fd, a->len);
+		break;
+	case IO_OPENAT:
+		io_uring_prep_openat(sqe, a->fd, a->buf, a->flags, a->mode);
+		break;
+	case IO_CLOSE:
+		io_uring_prep_close(sqe, a->fd);
+		break;
+	case IO_FSYNC:
+		io_uring_prep_fsync(sqe, a->fd, a->flags);
+		break;
+	}
+}
+
+/* The plain system call, for a caller that is not a fiber. */
+static long sys_io(const struct io_args *a)
+{
+	long r = -1;
+
+	switch (a->kind) {
+	case IO_READ:
+		r = a->off == (uint64_t)-1 ? read(a->fd, a->buf, a->len)
+					   : pread(a->fd, a->buf, a->len, a->off);
+		break;
+	case IO_WRITE:
+		r = a->off == (uint64_t)-1 ? write(a->fd, a->buf, a->len)
+					   : pwrite(a->fd, a->buf, a->len, a->off);
+		break;
+	case IO_READV:
+		r = a->off == (uint64_t)-1 ? readv(a->fd, a->buf, a->len)
+					   : preadv(a->fd, a->buf, a->len, a->off);
+		break;
+	case IO_WRITEV:
+		r = a->off == (uint64_t)-1 ? writev(a->fd, a->buf, a->len)
+					   : pwritev(a->fd, a->buf, a->len, a->off);
+		break;
+	case IO_RECV:
+		r = recv(a->fd, a->buf, a->len, a->flags);
+		break;
+	case IO_SEND:
+		r = send(a->fd, a->buf, a->len, a->flags);
+		break;
+	case IO_RECVMSG:
+		r = recvmsg(a->fd, a->buf, a->flags);
+		break;
+	case IO_SENDMSG:
+		r = sendmsg(a->fd, a->buf, a->flags);
+		break;
+	case IO_ACCEPT:
+		r = accept4(a->fd, a->buf, a->aux, a->flags);
+		break;
+	case IO_CONNECT:
+		r = connect(a->fd, a->buf, a->len);
+		break;
+	case IO_POLL: {
+		struct pollfd p = { .fd = a->fd, .events = a->len };
+
+		r = poll(&p, 1, -1);
+		if (r > 0)
+			r = p.revents;
+		break;
+	}
+	case IO_OPENAT:
+		r = openat(a->fd, a->buf, a->flags, a->mode);
+		break;
+	case IO_CLOSE:
+		r = close(a->fd);
+		break;
+	case IO_FSYNC:
+		r = a->flags ? fdatasync(a->fd) : fsync(a->fd);
+		break;
+	}
+	return r < 0 ? -errno : r;
+}
+
+/* Which readiness a thread's deadline waits for before the call. */
+static short ready_events(const struct io_args *a)
+{
+	switch (a->kind) {
+	case IO_READ: case IO_READV: case IO_RECV: case IO_RECVMSG:
+	case IO_ACCEPT:
+		return POLLIN;
+	case IO_WRITE: case IO_WRITEV: case IO_SEND: case IO_SENDMSG:
+	case IO_CONNECT:
+		return POLLOUT;
+	case IO_POLL:
+		return a->len;
+	default:
+		return 0;
+	}
+}
+
+static long thread_io(const struct io_args *a, uint64_t deadline)
+{
+	short ev = ready_events(a);
+
+	if (deadline != WEFT_FOREVER && ev) {
+		uint64_t now = weft_now_ns();
+		int ms = deadline > now ? (deadline - now + 999999) / 1000000 : 0;
+		struct pollfd p = { .fd = a->fd, .events = ev };
+		int r = poll(&p, 1, ms);
+
+		if (r < 0)
+			return -errno;
+		if (!r)
+			return deadline ? -ETIMEDOUT : -EAGAIN;
+		if (a->kind == IO_POLL)
+			return p.revents;
+	}
+	return sys_io(a);
+}
+
+static struct io_uring_sqe *get_sqe(struct weft_worker *w)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(w->ring);
+
+	if (!sqe) {		/* the SQ is full: submit what is queued */
+		weft__ring_flush(w);
+		sqe = io_uring_get_sqe(w->ring);
+	}
+	return sqe;
+}
+
+/* A completion for @io, on the worker that owns the ring. */
+void weft__io_complete(struct weft_worker *w, struct weft_io *io, int res)
+{
+	(void)w;
+	io->res = res;
+	io->done = true;
+	if (weft__wake_claim(&io->wt))
+		weft__wake_finish(&io->wt);
+}
+
+static long fiber_io(struct weft_worker *w, struct weft_fiber *self,
+		     const struct io_args *a, uint64_t deadline)
+{
+	struct weft_worker *home = self->home;
+	uint8_t bound = self->bound;
+	struct io_uring_sqe *sqe;
+	struct weft_io io;
+	int st;
+
+	sqe = get_sqe(w);
+	if (!sqe)
+		return -EBUSY;
+	prep(sqe, a);
+	io_uring_sqe_set_data(sqe, &io);
+	w->pending_msgs++;
+	io.done = false;
+	io.res = 0;
+	/* Stay on this worker: its ring writes our buffers and reaps. */
+	self->bound = 1;
+	self->home = w;
+	w->inflight++;
+	weft__waiter_init(&io.wt, NULL);
+	io.wt.done = &io.done;
+	st = weft__wait(&io.wt, NULL, 0, deadline ? deadline : 1);
+	if (!io.done) {
+		/* Ended early: cancel it and wait for the ring to let go. */
+		sqe = get_sqe(w);
+		if (sqe) {
+			io_uring_prep_cancel64(sqe, (uintptr_t)&io, 0);
+			io_uring_sqe_set_data64(sqe, WEFT__TAG_IGNORE);
+			w->pending_msgs++;
+		}
+		while (!io.done) {
+			weft__waiter_init(&io.wt, NULL);
+			io.wt.done = &io.done;
+			weft__wait(&io.wt, NULL, 0, WEFT_FOREVER);
+		}
+	}
+	w->inflight--;
+	self->bound = bound;
+	self->home = home;
+	if (io.res == -ECANCELED && st != WAIT_WOKEN)
+		return st == WAIT_CANCELED ? -ECANCELED
+		       : deadline ? -ETIMEDOUT : -EAGAIN;
+	if (io.res >= 0)
+		weft__await();
+	return io.res;
+}
+
+static long do_io(const struct io_args *a, uint64_t deadline)
+{
+	struct weft_worker *w = weft__cur_worker;
+	struct weft_fiber *self = w ? w->cur : NULL;
+
+	if (!self)
+		return thread_io(a, deadline);
+	if (!w->ring)
+		return -ENOSYS;
+	return fiber_io(w, self, a, deadline);
+}
+
+#define NOW	((uint64_t)-1)	/* no file offset: the current position */
+
+WEFT_EXPORT ssize_t weft_read_until(int fd, void *buf, size_t len,
+				    uint64_t deadline_ns)
+{
+	struct io_args a = { IO_READ, fd, buf, len, NOW, 0, NULL, 0 };
+
+	return do_io(&a, deadline_ns);
+}
+
+WEFT_EXPORT ssize_t weft_read(int fd, void *buf, size_t len)
+{
+	return weft_read_until(fd, buf, len, WEFT_FOREVER);
+}
+
+WEFT_EXPORT ssize_t weft_write_until(int fd, const void *buf, size_t len,
+				     uint64_t deadline_ns)
+{
+	struct io_args a = { IO_WRITE, fd, (void *)buf, len, NOW, 0, NULL, 0 };
+
+	return do_io(&a, deadline_ns);
+}
+
+WEFT_EXPORT ssize_t weft_write(int fd, const void *buf, size_t len)
+{
+	return weft_write_until(fd, buf, len, WEFT_FOREVER);
+}
+
+WEFT_EXPORT ssize_t weft_pread(int fd, void *buf, size_t len, off_t off)
+{
+	struct io_args a = { IO_READ, fd, buf, len, off, 0, NULL, 0 };
+
+	if (off < 0)
+		return -EINVAL;
+	return do_io(&a, WEFT_FOREVER);
+}
+
+WEFT_EXPORT ssize_t weft_pwrite(int fd, const void *buf, size_t len,
+				off_t off)
+{
+	struct io_args a = { IO_WRITE, fd, (void *)buf, len, off, 0, NULL, 0 };
+
+	if (off < 0)
+		return -EINVAL;
+	return do_io(&a, WEFT_FOREVER);
+}
+
+WEFT_EXPORT ssize_t weft_readv_until(int fd, const struct iovec *iov,
+				     int iovcnt, uint64_t deadline_ns)
+{
+	struct io_args a = { IO_READV, fd, (void *)iov, iovcnt, NOW, 0,
+			     NULL, 0 };
+
+	if (iovcnt < 0)
+		return -EINVAL;
+	return do_io(&a, deadline_ns);
+}
+
+WEFT_EXPORT ssize_t weft_writev_until(int fd, const struct iovec *iov,
+				      int iovcnt, uint64_t deadline_ns)
+{
+	struct io_args a = { IO_WRITEV, fd, (void *)iov, iovcnt, NOW, 0,
+			     NULL, 0 };
+
+	if (iovcnt < 0)
+		return -EINVAL;
+	return do_io(&a, deadline_ns);
+}
+
+WEFT_EXPORT ssize_t weft_recv_until(int fd, void *buf, size_t len,
+				    int flags, uint64_t deadline_ns)
+{
+	struct io_args a = { IO_RECV, fd, buf, len, NOW, flags, NULL, 0 };
+
+	return do_io(&a, deadline_ns);
+}
+
+WEFT_EXPORT ssize_t weft_send_until(int fd, const void *buf, size_t len,
+				    int flags, uint64_t deadline_ns)
+{
+	struct io_args a = { IO_SEND, fd, (void *)buf, len, NOW, flags, NULL,
+			     0 };
+
+	return do_io(&a, deadline_ns);
+}
+
+WEFT_EXPORT ssize_t weft_recvmsg_until(int fd, struct msghdr *msg, int flags,
+				       uint64_t deadline_ns)
+{
+	struct io_args a = { IO_RECVMSG, fd, msg, 0, NOW, flags, NULL, 0 };
+
+	return do_io(&a, deadline_ns);
+}
+
+WEFT_EXPORT ssize_t weft_sendmsg_until(int fd, const struct msghdr *msg,
+				       int flags, uint64_t deadline_ns)
+{
+	struct io_args a = { IO_SENDMSG, fd, (void *)msg, 0, NOW, flags, NULL,
+			     0 };
+
+	return do_io(&a, deadline_ns);
+}
+
+WEFT_EXPORT int weft_accept_until(int fd, struct sockaddr *addr,
+				  socklen_t *addrlen, int flags,
+				  uint64_t deadline_ns)
+{
+	struct io_args a = { IO_ACCEPT, fd, addr, 0, NOW, flags, addrlen, 0 };
+
+	return do_io(&a, deadline_ns);
+}
+
+WEFT_EXPORT int weft_connect_until(int fd, const struct sockaddr *addr,
+				   socklen_t addrlen, uint64_t deadline_ns)
+{
+	struct io_args a = { IO_CONNECT, fd, (void *)addr, addrlen, NOW, 0,
+			     NULL, 0 };
+
+	return do_io(&a, deadline_ns);
+}
+
+WEFT_EXPORT int weft_poll_until(int fd, short events, uint64_t deadline_ns)
+{
+	struct io_args a = { IO_POLL, fd, NULL, (unsigned short)events, NOW, 0,
+			     NULL, 0 };
+
+	return do_io(&a, deadline_ns);
+}
+
+WEFT_EXPORT int weft_openat(int dirfd, const char *path, int flags,
+			    unsigned int mode)
+{
+	struct io_args a = { IO_OPENAT, dirfd, (void *)path, 0, NOW,
+			     flags | O_CLOEXEC, NULL, mode };
+
+	if (!path)
+		return -EINVAL;
+	return do_io(&a, WEFT_FOREVER);
+}
+
+WEFT_EXPORT int weft_close(int fd)
+{
+	struct io_args a = { IO_CLOSE, fd, NULL, 0, NOW, 0, NULL, 0 };
+
+	return do_io(&a, WEFT_FOREVER);
+}
+
+WEFT_EXPORT int weft_fsync(int fd, bool datasync)
+{
+	struct io_args a = { IO_FSYNC, fd, NULL, 0, NOW,
+			     datasync ? IORING_FSYNC_DATASYNC : 0, NULL, 0 };
+
+	return do_io(&a, WEFT_FOREVER);
+}

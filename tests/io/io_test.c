@@ -1,0 +1,393 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Fiber I/O on the workers' io_uring: pipes, socket pairs and TCP between
+ * fibers on one and two workers, deadlines, deadline 0, cancellation (the
+ * fd stays usable, data is not lost), files, poll, plain threads, and a
+ * worker without io_uring.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <weft.h>
+
+#include "harness.h"
+#include "sched/check.h"
+
+FIXTURE(io) {
+	int unused;
+};
+
+FIXTURE_VARIANT(io) {
+	unsigned int workers;
+};
+
+FIXTURE_VARIANT_ADD(io, w1) { .workers = 1 };
+FIXTURE_VARIANT_ADD(io, w2) { .workers = 2 };
+
+FIXTURE_SETUP(io)
+{
+	self->unused = 0;
+}
+
+FIXTURE_TEARDOWN(io)
+{
+}
+
+/* ---- pipes: a reader parks until a writer fiber writes ---- */
+
+static int pfd[2];
+
+static void *pipe_reader(void *arg)
+{
+	char buf[64];
+	long total = 0;
+
+	(void)arg;
+	while (total < 1000 * 8) {
+		ssize_t n = weft_read(pfd[0], buf, sizeof(buf));
+
+		CHECK(n > 0);
+		if (n <= 0)
+			break;
+		total += n;
+	}
+	CHECK_EQ(total, 1000 * 8);
+	return NULL;
+}
+
+static void *pipe_writer(void *arg)
+{
+	(void)arg;
+	for (long i = 0; i < 1000; i++)
+		CHECK_EQ(weft_write(pfd[1], &i, sizeof(i)), sizeof(i));
+	return NULL;
+}
+
+static void *pipes(void *arg)
+{
+	uint64_t r, w;
+
+	(void)arg;
+	CHECK_EQ(pipe(pfd), 0);
+	CHECK_EQ(weft_spawn(&r, NULL, pipe_reader, NULL), 0);
+	CHECK_EQ(weft_spawn(&w, NULL, pipe_writer, NULL), 0);
+	CHECK_EQ(weft_join(w, NULL), 0);
+	CHECK_EQ(weft_join(r, NULL), 0);
+	CHECK_EQ(weft_close(pfd[0]), 0);
+	CHECK_EQ(weft_close(pfd[1]), 0);
+	return NULL;
+}
+
+TEST_F(io, pipe_between_fibers)
+{
+	ASSERT_EQ(run_on(variant->workers, pipes, NULL), 0);
+	ASSERT_CHECKS();
+}
+
+/* ---- TCP: an echo server and many clients ---- */
+
+#define CLIENTS	64
+#define ROUNDS	50
+
+static int listen_fd;
+static struct sockaddr_in server_addr;
+
+static void *echo_conn(void *arg)
+{
+	int fd = (int)(long)arg;
+	char buf[256];
+	ssize_t n;
+
+	while ((n = weft_recv_until(fd, buf, sizeof(buf), 0,
+				    WEFT_FOREVER)) > 0)
+		CHECK_EQ(weft_send_until(fd, buf, n, MSG_NOSIGNAL,
+					 WEFT_FOREVER), n);
+	CHECK_EQ(n, 0);
+	CHECK_EQ(weft_close(fd), 0);
+	return NULL;
+}
+
+static void *acceptor(void *arg)
+{
+	struct weft_attr det = { .flags = WEFT_DETACHED };
+
+	(void)arg;
+	for (int i = 0; i < CLIENTS; i++) {
+		int fd = weft_accept_until(listen_fd, NULL, NULL, SOCK_CLOEXEC,
+					   WEFT_FOREVER);
+
+		CHECK(fd >= 0);
+		if (fd >= 0)
+			CHECK_EQ(weft_spawn(NULL, &det, echo_conn,
+					    (void *)(long)fd), 0);
+	}
+	return NULL;
+}
+
+static void *client(void *arg)
+{
+	long id = (long)arg;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	CHECK(fd >= 0);
+	CHECK_EQ(weft_connect_until(fd, (struct sockaddr *)&server_addr,
+				    sizeof(server_addr), WEFT_FOREVER), 0);
+	for (long r = 0; r < ROUNDS; r++) {
+		long msg[2] = { id, r }, back[2];
+		ssize_t got = 0, n;
+
+		CHECK_EQ(weft_send_until(fd, msg, sizeof(msg), MSG_NOSIGNAL,
+					 WEFT_FOREVER), sizeof(msg));
+		while (got < (ssize_t)sizeof(back) &&
+		       (n = weft_recv_until(fd, (char *)back + got,
+					    sizeof(back) - got, 0,
+					    WEFT_FOREVER)) > 0)
+			got += n;
+		CHECK_EQ(got, sizeof(back));
+		CHECK(back[0] == id && back[1] == r);
+	}
+	CHECK_EQ(weft_close(fd), 0);
+	return NULL;
+}
+
+static void *tcp(void *arg)
+{
+	socklen_t len = sizeof(server_addr);
+	uint64_t a, c[CLIENTS];
+
+	(void)arg;
+	listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	server_addr.sin_family = AF_INET;
+	server_addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	server_addr.sin_port = 0;
+	CHECK_EQ(bind(listen_fd, (struct sockaddr *)&server_addr, len), 0);
+	CHECK_EQ(listen(listen_fd, CLIENTS), 0);
+	CHECK_EQ(getsockname(listen_fd, (struct sockaddr *)&server_addr,
+			     &len), 0);
+	CHECK_EQ(weft_spawn(&a, NULL, acceptor, NULL), 0);
+	for (long i = 0; i < CLIENTS; i++)
+		CHECK_EQ(weft_spawn(&c[i], NULL, client, (void *)i), 0);
+	for (int i = 0; i < CLIENTS; i++)
+		CHECK_EQ(weft_join(c[i], NULL), 0);
+	CHECK_EQ(weft_join(a, NULL), 0);
+	CHECK_EQ(weft_close(listen_fd), 0);
+	return NULL;
+}
+
+TEST_F(io, tcp_echo_many_connections)
+{
+	ASSERT_EQ(run_on(variant->workers, tcp, NULL), 0);
+	ASSERT_CHECKS();
+}
+
+/* ---- deadlines, deadline 0, cancellation ---- */
+
+static uint64_t blocked;
+
+static void *read_forever(void *arg)
+{
+	char c;
+
+	(void)arg;
+	return (void *)weft_read(pfd[0], &c, 1);
+}
+
+static void *ends_early(void *arg)
+{
+	char c = 'x', got = 0;
+	uint64_t t0;
+	void *r;
+
+	(void)arg;
+	CHECK_EQ(pipe(pfd), 0);
+	/* A deadline passes: -ETIMEDOUT, not early, and the fd works. */
+	t0 = weft_now_ns();
+	CHECK_EQ(weft_read_until(pfd[0], &c, 1, t0 + 5000000), -ETIMEDOUT);
+	CHECK(weft_now_ns() - t0 >= 5000000);
+	/* Deadline 0 on an empty pipe: -EAGAIN; on a full one: the data. */
+	CHECK_EQ(weft_read_until(pfd[0], &c, 1, 0), -EAGAIN);
+	CHECK_EQ(weft_write(pfd[1], "y", 1), 1);
+	CHECK_EQ(weft_read_until(pfd[0], &got, 1, 0), 1);
+	CHECK_EQ(got, 'y');
+	/* A reader cancelled while it waits: -ECANCELED, fd still fine. */
+	CHECK_EQ(weft_spawn(&blocked, NULL, read_forever, NULL), 0);
+	weft_sleep_ns(2000000);	/* not for correctness: to be parked */
+	CHECK_EQ(weft_cancel(blocked), 0);
+	CHECK_EQ(weft_join(blocked, &r), 0);
+	CHECK_EQ((long)r, -ECANCELED);
+	CHECK_EQ(weft_write(pfd[1], "z", 1), 1);
+	CHECK_EQ(weft_read(pfd[0], &got, 1), 1);
+	CHECK_EQ(got, 'z');
+	/* Poll. */
+	CHECK_EQ(weft_poll_until(pfd[0], POLLIN, weft_now_ns() + 1000000),
+		 -ETIMEDOUT);
+	CHECK_EQ(weft_write(pfd[1], "p", 1), 1);
+	CHECK(weft_poll_until(pfd[0], POLLIN, WEFT_FOREVER) & POLLIN);
+	CHECK_EQ(weft_read(pfd[0], &got, 1), 1);
+	CHECK_EQ(weft_close(pfd[0]), 0);
+	CHECK_EQ(weft_close(pfd[1]), 0);
+	return NULL;
+}
+
+TEST_F(io, deadlines_and_cancel_leave_the_fd_usable)
+{
+	ASSERT_EQ(run_on(variant->workers, ends_early, NULL), 0);
+	ASSERT_CHECKS();
+}
+
+/* ---- others run while one fiber waits on I/O ---- */
+
+static long ticks;
+
+static void *ticker(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < 1000; i++) {
+		ticks++;
+		weft_yield();
+	}
+	return (void *)(long)weft_write(pfd[1], "t", 1);
+}
+
+static void *overlap(void *arg)
+{
+	uint64_t r, t;
+	void *res;
+
+	(void)arg;
+	ticks = 0;
+	CHECK_EQ(pipe(pfd), 0);
+	CHECK_EQ(weft_spawn(&r, NULL, read_forever, NULL), 0);
+	CHECK_EQ(weft_spawn(&t, NULL, ticker, NULL), 0);
+	CHECK_EQ(weft_join(r, &res), 0);
+	CHECK_EQ((long)res, 1);
+	CHECK_EQ(ticks, 1000);	/* the reader was parked all along */
+	CHECK_EQ(weft_join(t, NULL), 0);
+	close(pfd[0]);
+	close(pfd[1]);
+	return NULL;
+}
+
+TEST(one_worker_runs_others_while_a_fiber_reads)
+{
+	ASSERT_EQ(run_on(1, overlap, NULL), 0);
+	ASSERT_CHECKS();
+}
+
+/* ---- files ---- */
+
+static void *files(void *arg)
+{
+	char path[] = "/tmp/weft-io-XXXXXX", buf[16] = { 0 };
+	int fd = mkstemp(path);
+
+	(void)arg;
+	CHECK(fd >= 0);
+	close(fd);
+	fd = weft_openat(AT_FDCWD, path, O_RDWR | O_TRUNC, 0600);
+	CHECK(fd >= 0);
+	CHECK_EQ(weft_pwrite(fd, "hello, weft", 11, 0), 11);
+	CHECK_EQ(weft_fsync(fd, true), 0);
+	CHECK_EQ(weft_pread(fd, buf, 5, 7), 4);
+	CHECK_EQ(memcmp(buf, "weft", 4), 0);
+	CHECK_EQ(weft_pread(fd, buf, 1, -1), -EINVAL);
+	CHECK_EQ(weft_close(fd), 0);
+	CHECK_EQ(weft_close(fd), -EBADF);
+	CHECK_EQ(weft_openat(AT_FDCWD, "/nonexistent/x", O_RDONLY, 0),
+		 -ENOENT);
+	unlink(path);
+	return NULL;
+}
+
+TEST(files_open_read_write_sync_close)
+{
+	ASSERT_EQ(run_on(2, files, NULL), 0);
+	ASSERT_CHECKS();
+}
+
+/* ---- a plain thread makes the system calls ---- */
+
+TEST(os_threads_use_the_system_calls)
+{
+	char c;
+
+	ASSERT_EQ(pipe(pfd), 0);
+	ASSERT_EQ(weft_read_until(pfd[0], &c, 1, weft_now_ns() + 1000000),
+		  -ETIMEDOUT);
+	ASSERT_EQ(weft_read_until(pfd[0], &c, 1, 0), -EAGAIN);
+	ASSERT_EQ(weft_write(pfd[1], "q", 1), 1);
+	ASSERT_EQ(weft_read(pfd[0], &c, 1), 1);
+	ASSERT_EQ(c, 'q');
+	ASSERT_EQ(weft_close(pfd[0]), 0);
+	ASSERT_EQ(weft_close(pfd[1]), 0);
+	ASSERT_EQ(weft_close(pfd[1]), -EBADF);
+}
+
+/* ---- counters ---- */
+
+static void *count_io(void *arg)
+{
+	struct weft_worker_stats st;
+	char c;
+
+	(void)arg;
+	CHECK_EQ(pipe(pfd), 0);
+	CHECK_EQ(weft_write(pfd[1], "c", 1), 1);
+	CHECK_EQ(weft_read(pfd[0], &c, 1), 1);
+	CHECK_EQ(weft_stats(weft_worker(), &st), 0);
+	CHECK(st.submits >= 1 && st.completions >= 2);
+	close(pfd[0]);
+	close(pfd[1]);
+	return NULL;
+}
+
+TEST(io_is_counted)
+{
+	ASSERT_EQ(run_on(1, count_io, NULL), 0);
+	ASSERT_CHECKS();
+}
+
+/* ---- without io_uring ---- */
+
+static void *no_ring(void *arg)
+{
+	char c;
+
+	(void)arg;
+	CHECK_EQ(pipe(pfd), 0);
+	CHECK_EQ(weft_read(pfd[0], &c, 1), -ENOSYS);
+	close(pfd[0]);
+	close(pfd[1]);
+	return NULL;
+}
+
+static void no_ring_child(void *arg)
+{
+	(void)arg;
+	setenv("WEFT_BACKEND", "epoll", 1);
+	exit(run_on(1, no_ring, NULL) || check_nfail);
+}
+
+TEST(without_io_uring_fiber_io_says_enosys)
+{
+	int status;
+
+	ASSERT_EQ(harness_run_child(no_ring_child, NULL, NULL, 0, &status),
+		  0);
+	ASSERT_TRUE(WIFEXITED(status));
+	ASSERT_EQ(WEXITSTATUS(status), 0);
+}
+
+TEST_HARNESS_MAIN
