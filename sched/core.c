@@ -187,6 +187,7 @@ WEFT_TLS struct weft_worker *weft__cur_worker;
 static struct weft_rt *running_rt;
 
 static void wakep_slow(struct weft_rt *rt);
+static void flush_msgs(struct weft_worker *w);
 
 /* Some stealable work appeared: make sure someone looks for it. */
 static inline void wakep(struct weft_rt *rt)
@@ -465,6 +466,7 @@ static void inbox_drain(struct weft_worker *w)
 static inline bool has_work(struct weft_worker *w)
 {
 	return READ_ONCE(w->runnext) || w->local.head || READ_ONCE(w->inbox) ||
+	       READ_ONCE(w->cancels) ||
 	       runq_len(&w->runq);
 }
 
@@ -551,6 +553,18 @@ void weft__ready_any(struct weft_fiber *f)
 		else
 			wakep(rt);
 	}
+}
+
+struct weft_rt *weft__runtime(void)
+{
+	return __atomic_load_n(&running_rt, __ATOMIC_ACQUIRE);
+}
+
+void weft__kick(struct weft_worker *w)
+{
+	wake_worker(weft__cur_worker, w);
+	if (weft__cur_worker && weft__cur_worker->ring)
+		flush_msgs(weft__cur_worker);	/* the closer waits on it */
 }
 
 void weft__note_foreign(void)
@@ -799,6 +813,8 @@ static WEFT_NOINLINE struct weft_fiber *pick_slow(struct weft_worker *w,
 	}
 	if (READ_ONCE(w->inbox))
 		inbox_drain(w);
+	if (unlikely(READ_ONCE(w->cancels)))
+		weft__cancels_run(w);
 	if (READ_ONCE(w->runnext) && (f = runnext_swap(w, NULL))) {
 		if (!w->local.head && !runq_len(&w->runq)) {
 			w->streak = 0;	/* nobody else waits */
@@ -845,7 +861,8 @@ static inline struct weft_fiber *pick(struct weft_worker *w)
 	bool periodic = !(++w->tick & (TICK_PERIOD - 1));
 	struct weft_fiber *f = READ_ONCE(w->runnext);
 
-	if (unlikely(periodic || w->exited || READ_ONCE(w->inbox)))
+	if (unlikely(periodic || w->exited || READ_ONCE(w->inbox) ||
+		     READ_ONCE(w->cancels)))
 		return pick_slow(w, periodic);
 	if (f) {
 		/* A hand-off. */

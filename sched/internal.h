@@ -183,7 +183,8 @@ struct weft_worker {
 	unsigned int node;		/* NUMA node (maybe synthetic) */
 	unsigned int cpu;		/* CPU it runs on, or is pinned to */
 	unsigned int pending_msgs;	/* SQEs (wakes, I/O) not yet submitted */
-	unsigned int inflight;		/* fibers' I/O operations in its ring */
+	unsigned int inflight;		/* fibers' I/O ops in its ring; relaxed
+					   atomic stores, read by closers */
 	struct weft_ctx loop_ctx;	/* the scheduler loop, on the thread stack */
 	struct weft_san loop_san;
 	struct weft_stack_cache stacks;
@@ -216,6 +217,8 @@ struct weft_worker {
 	struct weft_fiber *running;	/* w->cur, published for the monitor */
 	/* Fibers readied here by other threads: a Treiber stack (CAS). */
 	struct weft_fiber *inbox __attribute__((aligned(64)));
+	/* Closers asking it to cancel I/O on an fd: a Treiber stack. */
+	struct weft_fd_cancel *cancels;
 	uint32_t futex;			/* futex backend: 1 = wake pending */
 	/*
 	 * Why it was woken, stored (release) by whoever cleared its idle
@@ -408,6 +411,19 @@ struct weft_io {
 };
 
 #define WEFT__TAG_IGNORE	7	/* CQE user data nobody waits for */
+
+/* A request to cancel a worker's I/O on @fd, on the closer's stack. */
+struct weft_fd_cancel {
+	struct weft_fd_cancel *next;
+	int fd;
+	uint32_t done;			/* set (release) once submitted */
+};
+
+void weft__cancels_run(struct weft_worker *w);
+
+/* core.c: the running runtime (or NULL); wake @w if it sleeps. */
+struct weft_rt *weft__runtime(void);
+void weft__kick(struct weft_worker *w);
 
 /* io.c, core.c */
 void weft__io_complete(struct weft_worker *w, struct weft_io *io, int res);

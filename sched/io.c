@@ -19,6 +19,9 @@
  * is never dropped. Otherwise the call returns -ETIMEDOUT or -ECANCELED,
  * and the file descriptor stays usable.
  *
+ * Closing an fd cancels the operations other fibers have in flight on it,
+ * in every worker's ring, before the close: they return -EBADF.
+ *
  * A thread that is not a fiber makes the plain system call (blocking, or
  * with poll() for a deadline). A worker without a ring (io_uring denied,
  * WEFT_BACKEND=epoll) has no I/O backend yet: those calls return -ENOSYS
@@ -28,6 +31,7 @@
 #include <fcntl.h>
 #include <liburing.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -238,7 +242,7 @@ static long fiber_io(struct weft_worker *w, struct weft_fiber *self,
 	/* Stay on this worker: its ring writes our buffers and reaps. */
 	self->bound = 1;
 	self->home = w;
-	w->inflight++;
+	__atomic_store_n(&w->inflight, w->inflight + 1, __ATOMIC_RELAXED);
 	weft__waiter_init(&io.wt, NULL);
 	io.wt.done = &io.done;
 	st = weft__wait(&io.wt, NULL, 0, deadline ? deadline : 1);
@@ -256,11 +260,12 @@ static long fiber_io(struct weft_worker *w, struct weft_fiber *self,
 			weft__wait(&io.wt, NULL, 0, WEFT_FOREVER);
 		}
 	}
-	w->inflight--;
+	__atomic_store_n(&w->inflight, w->inflight - 1, __ATOMIC_RELAXED);
 	self->bound = bound;
 	self->home = home;
-	if (io.res == -ECANCELED && st != WAIT_WOKEN)
-		return st == WAIT_CANCELED ? -ECANCELED
+	if (io.res == -ECANCELED)
+		return st == WAIT_WOKEN ? -EBADF	/* closed meanwhile */
+		       : st == WAIT_CANCELED ? -ECANCELED
 		       : deadline ? -ETIMEDOUT : -EAGAIN;
 	if (io.res >= 0)
 		weft__await();
@@ -419,10 +424,102 @@ WEFT_EXPORT int weft_openat(int dirfd, const char *path, int flags,
 	return do_io(&a, WEFT_FOREVER);
 }
 
+/* Queue a cancel of every operation on @fd in @w's ring. */
+static void cancel_fd_here(struct weft_worker *w, int fd)
+{
+	struct io_uring_sqe *sqe = get_sqe(w);
+
+	if (sqe) {
+		io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
+		io_uring_sqe_set_data64(sqe, WEFT__TAG_IGNORE);
+		w->pending_msgs++;
+	}
+}
+
+/* On worker @w: run the cancels other threads asked of it. */
+void weft__cancels_run(struct weft_worker *w)
+{
+	struct weft_fd_cancel *c, *next;
+
+	c = __atomic_exchange_n(&w->cancels, NULL, __ATOMIC_ACQUIRE);
+	if (!c)
+		return;
+	for (next = c; next; next = next->next)
+		cancel_fd_here(w, next->fd);
+	/* Submitted before the closers go on to close the fd. */
+	weft__ring_flush(w);
+	while (c) {
+		next = c->next;
+		__atomic_store_n(&c->done, 1, __ATOMIC_RELEASE);
+		c = next;
+	}
+}
+
+/* Wait until the workers asked in @req have submitted their cancels. */
+static void cancels_wait(struct weft_fd_cancel *req, unsigned int n,
+			 bool fiber)
+{
+	for (unsigned int i = 0; i < n; i++)
+		while (!__atomic_load_n(&req[i].done, __ATOMIC_ACQUIRE)) {
+			if (fiber)
+				weft_yield();
+			else
+				sched_yield();
+		}
+}
+
+/*
+ * Before closing @fd: fibers blocked on it hold the file in some ring and
+ * would wait forever; cancel their operations in every ring (they return
+ * -EBADF). Another worker's ring only takes SQEs from its own thread, so
+ * it is asked, and this caller waits until the cancel is submitted
+ * (briefly: a worker looks at its requests at every pick and wake-up).
+ */
+static void cancel_fd_everywhere(struct weft_worker *self, int fd)
+{
+	struct weft_rt *rt = weft__runtime();
+	struct weft_fd_cancel req[64];
+	unsigned int i, n = 0;
+
+	if (!rt)
+		return;
+	for (i = 0; i < rt->nworkers; i++) {
+		struct weft_worker *w = &rt->workers[i];
+		struct weft_fd_cancel *old;
+
+		if (!__atomic_load_n(&w->inflight, __ATOMIC_RELAXED) ||
+		    !w->ring)
+			continue;
+		if (w == self) {
+			cancel_fd_here(w, fd);
+			continue;
+		}
+		if (n == ARRAY_SIZE(req)) {
+			cancels_wait(req, n, self);	/* rare: a batch */
+			n = 0;
+		}
+		req[n].fd = fd;
+		req[n].done = 0;
+		old = __atomic_load_n(&w->cancels, __ATOMIC_RELAXED);
+		do
+			req[n].next = old;
+		while (!__atomic_compare_exchange_n(&w->cancels, &old, &req[n],
+						    false, __ATOMIC_SEQ_CST,
+						    __ATOMIC_RELAXED));
+		weft__kick(w);
+		n++;
+	}
+	cancels_wait(req, n, self);
+}
+
 WEFT_EXPORT int weft_close(int fd)
 {
 	struct io_args a = { IO_CLOSE, fd, NULL, 0, NOW, 0, NULL, 0 };
+	struct weft_worker *w = weft__cur_worker;
 
+	if (fd < 0)
+		return -EBADF;
+	cancel_fd_everywhere(w && w->cur ? w : NULL, fd);
 	return do_io(&a, WEFT_FOREVER);
 }
 

@@ -359,6 +359,87 @@ TEST(io_is_counted)
 	ASSERT_CHECKS();
 }
 
+/* ---- closing an fd wakes the fibers blocked on it ---- */
+
+static int sp[2];
+
+static void *recv_blocked(void *arg)
+{
+	char c;
+
+	(void)arg;
+	return (void *)weft_recv_until(sp[0], &c, 1, 0, WEFT_FOREVER);
+}
+
+static void *close_wakes(void *arg)
+{
+	long where = (long)arg;	/* 0: same worker, 1: the other one */
+	struct weft_attr a = { .flags = WEFT_ON_WORKER | WEFT_BOUND,
+			       .worker = where };
+	uint64_t f;
+	void *r;
+
+	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
+	CHECK_EQ(weft_spawn(&f, &a, recv_blocked, NULL), 0);
+	weft_sleep_ns(2000000);	/* not for correctness: to be parked */
+	CHECK_EQ(weft_close(sp[0]), 0);
+	CHECK_EQ(weft_join(f, &r), 0);
+	/* Whether it was parked or not yet: the fd is closed. */
+	CHECK_EQ((long)r, -EBADF);
+	close(sp[1]);
+	return NULL;
+}
+
+static void *close_main(void *arg)
+{
+	struct weft_attr me = { .flags = WEFT_ON_WORKER | WEFT_BOUND };
+	uint64_t f;
+
+	if (weft_spawn(&f, &me, close_wakes, arg))
+		return (void *)1;
+	return (void *)(long)weft_join(f, NULL);
+}
+
+TEST(close_wakes_a_reader_on_the_same_worker)
+{
+	ASSERT_EQ(run_on(2, close_main, (void *)0L), 0);
+	ASSERT_CHECKS();
+}
+
+TEST(close_wakes_a_reader_on_another_worker)
+{
+	ASSERT_EQ(run_on(2, close_main, (void *)1L), 0);
+	ASSERT_CHECKS();
+}
+
+static void *closer_thread(void *arg)
+{
+	(void)arg;
+	usleep(2000);		/* not for correctness: to be parked */
+	return (void *)(long)weft_close(sp[0]);
+}
+
+static void *thread_closes(void *arg)
+{
+	pthread_t t;
+	void *tr;
+
+	(void)arg;
+	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
+	CHECK_EQ(pthread_create(&t, NULL, closer_thread, NULL), 0);
+	CHECK_EQ((long)recv_blocked(NULL), -EBADF);
+	CHECK_EQ(pthread_join(t, &tr), 0);
+	CHECK_EQ((long)tr, 0);
+	close(sp[1]);
+	return NULL;
+}
+
+TEST(close_from_a_thread_wakes_a_reader)
+{
+	ASSERT_EQ(run_on(2, thread_closes, NULL), 0);
+	ASSERT_CHECKS();
+}
+
 /* ---- without io_uring ---- */
 
 static void *no_ring(void *arg)
