@@ -246,6 +246,7 @@ WEFT_API int weft_poll_until(int fd, short events, uint64_t deadline_ns);
 /* openat(2); O_CLOEXEC is always added. */
 WEFT_API int weft_openat(int dirfd, const char *path, int flags,
 			 unsigned int mode);
+/* Fibers blocked on @fd (on any worker) are woken with -EBADF. */
 WEFT_API int weft_close(int fd);
 WEFT_API int weft_fsync(int fd, bool datasync);
 
