@@ -35,7 +35,9 @@
 # passed on once.
 #
 # A missing peer binary is skipped (toolchain or library not available); a
-# failing peer is reported and dropped. A missing or failing weft binary is an
+# binary that exits 0 with a '# skip' line and no result (it cannot run on
+# this machine) is dropped quietly, weft or peer; a failing peer is
+# reported and dropped. A missing or failing weft binary is an
 # error: the remaining benchmarks still run, and the script exits 1 at the end.
 
 set -u
@@ -60,6 +62,15 @@ set -u
 # handoff: weft only; also prints bench=handoff_syscalls (needs tracefs).
 # rseq: weft only; the binary times its own implementations against each
 # other (rseq, atomic, xadd; CPU reads) and prints rseq's ratio to each.
+# echo: a server under bench/echo_client's closed loop (CONNS connections,
+# 64-byte messages, SECONDS measured after 0.5 s of warm-up; the client
+# shares the cores with the server). The rows run through bench/echo.sh
+# (BENCH_DRIVERS): BINARY is the server, ARGS are CONNS SECONDS, and n= is
+# CONNS. Each run prints bench=echo (req/s), echo_cpu (the server's CPU
+# time, us/req) and echo_syscalls (the server's syscalls/req, counted with
+# tracefs). req/s is the one unit here that is not a cost: for bench=echo a
+# weft/peer ratio > 1 means weft is faster. 10000 connections need an
+# RLIMIT_NOFILE hard limit >= 10064; below that the client skips the row.
 BENCH_TABLE='
 switch   weft            switch_bench
 switch   boost.context   peers/switch_boost_context
@@ -96,17 +107,42 @@ skynet   boost.fiber     peers/skynet_boost_fiber 100000
 handoff  weft            handoff_bench           1000000
 
 rseq     weft            rseq_bench
+
+echo     weft            echo_server             100 3
+echo     weft            echo_server             1000 3
+echo     weft            echo_server             10000 3
+echo     epoll           peers/echo_epoll        100 3
+echo     epoll           peers/echo_epoll        1000 3
+echo     epoll           peers/echo_epoll        10000 3
+echo     threads         peers/echo_threads      100 3
+echo     threads         peers/echo_threads      1000 3
+echo     threads         peers/echo_threads      10000 3
+echo     go              peers/echo_go           100 3
+echo     go              peers/echo_go           1000 3
+echo     go              peers/echo_go           10000 3
 '
 # Benchmarks whose n= is a problem size (results compared per n=). For the
 # others n= is just an iteration count and weft is compared with each peer
 # whatever the counts.
-SIZED_BENCHES='parked skynet'
+SIZED_BENCHES='parked skynet echo'
+
+# Benchmarks run through a driver script in bench/ (rows: BENCH DRIVER): run.sh
+# runs "bench/DRIVER BUILD_DIR BINARY ARGS..." instead of the binary; the
+# binary is still checked for (a missing peer is skipped as usual).
+BENCH_DRIVERS='
+echo     echo.sh
+'
 
 # Targets, shown in --table next to weft's value: BENCH[/MODE] UNIT MAX.
+# Targets relative to a peer cannot be written here; read them off the
+# ratio lines (at n=1000 conns; 100 and 10000 too):
+#   echo      weft/epoll >= 1.0, weft/go >= 1.3  (req/s, higher is better)
+#   echo_cpu  weft/epoll <= 0.9                  (server CPU us/req)
 BENCH_TARGETS='
 pingpong/local     ns/handoff        25
 skynet             ns/leaf           120
 handoff_syscalls   syscalls/handoff  0
+echo_syscalls      syscalls/req      0.1
 '
 # ---------------------------------------------------------------------------
 
@@ -133,6 +169,14 @@ die_usage() {
 }
 
 # ---- load the table --------------------------------------------------------
+BENCH_SRC=.
+[[ $0 == */* ]] && BENCH_SRC=${0%/*}
+declare -A DRIVER=()
+while read -r t_bench t_driver; do
+	[[ -z $t_bench || $t_bench == \#* ]] && continue
+	DRIVER[$t_bench]=$t_driver
+done <<<"$BENCH_DRIVERS"
+
 JOB_BENCH=() JOB_IMPL=() JOB_BIN=() JOB_ARGS=()
 BENCHES=()
 while read -r t_bench t_impl t_bin t_args; do
@@ -192,13 +236,14 @@ print_env() {
 		"$kernel" "$cpu" "$cores" "$nodes" "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 }
 
-# handoff counts syscalls through tracefs, which a fresh machine may not
-# have mounted: mount it when we can (as root), as perf would need too.
+# handoff and echo count syscalls through tracefs, which a fresh machine
+# may not have mounted: mount it when we can (as root), as perf would need
+# too.
 mount_tracefs() {
 	[[ -e /sys/kernel/tracing/events/raw_syscalls ]] && return 0
 	[[ $(id -u) == 0 && -d /sys/kernel/tracing ]] || return 0
 	mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null &&
-		echo "# mounted tracefs on /sys/kernel/tracing for handoff_syscalls"
+		echo "# mounted tracefs on /sys/kernel/tracing for syscall counts"
 	return 0
 }
 
@@ -222,6 +267,7 @@ ratio() {
 declare -A VALUES UNIT EXTRA IS_WEFT
 KEYS=()     # keys in first-seen order
 ACCEPTED=0  # result lines accepted by the last parse_output
+SKIPPED=0   # the last parse_output saw a '# skip' line
 FAILED=0    # a weft binary was missing or failed
 SUMMARY=()  # --table rows: bench|n|weft value|weft impl|peer|peer value|unit|ratio|note
 
@@ -229,10 +275,11 @@ SUMMARY=()  # --table rows: bench|n|weft value|weft impl|peer|peer value|unit|ra
 parse_output() {
 	local j=$1 round=$2 out=$3 line tok key b i v u n m extra
 	local -a toks
-	ACCEPTED=0
+	ACCEPTED=0 SKIPPED=0
 	while IFS= read -r line; do
 		[[ -z ${line//[[:space:]]/} ]] && continue
 		((VERBOSE)) && printf '# run=%s/%s %s\n' "$round" "$RUNS" "$line"
+		[[ $line == '# skip '* ]] && SKIPPED=1
 		((round == 1 && !VERBOSE)) && [[ $line == '# skip '* ]] && echo "$line"
 		[[ $line == \#* ]] && continue
 		if [[ $line != bench=* ]]; then
@@ -300,11 +347,19 @@ run_bench() {
 			[[ -n ${live[$j]-} ]] || continue
 			path=$BUILD_DIR/bench/${JOB_BIN[j]}
 			read -r -a argv <<<"${JOB_ARGS[j]}"
+			if [[ -n ${DRIVER[$name]-} ]]; then
+				argv=("$BUILD_DIR" "${JOB_BIN[j]}" "${argv[@]}")
+				path=$BENCH_SRC/${DRIVER[$name]}
+			fi
 			out=$("${TIMEOUT_CMD[@]}" "$path" "${argv[@]}")
 			rc=$?
-			ACCEPTED=0
+			ACCEPTED=0 SKIPPED=0
 			((rc == 0)) && parse_output "$j" "$round" "$out"
 			((rc == 0 && ACCEPTED > 0)) && continue
+			if ((rc == 0 && SKIPPED)); then
+				unset "live[$j]" # cannot run here; it said why
+				continue
+			fi
 
 			# failed: drop this binary for the remaining rounds
 			unset "live[$j]"
@@ -439,7 +494,7 @@ print_table() {
 print_env
 for bench in "${BENCHES[@]}"; do
 	[[ -z $ONLY || $bench == "$ONLY" ]] || continue
-	[[ $bench == handoff ]] && mount_tracefs
+	[[ $bench == handoff || $bench == echo ]] && mount_tracefs
 	run_bench "$bench"
 done
 ((TABLE)) && print_table
