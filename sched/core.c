@@ -571,6 +571,8 @@ void weft__note_foreign(void)
 {
 	struct weft_rt *rt = __atomic_load_n(&running_rt, __ATOMIC_ACQUIRE);
 
+	if (weft__offload_self())
+		return;		/* covered by weft__offload_busy() */
 	if (rt && !__atomic_load_n(&rt->foreign, __ATOMIC_RELAXED))
 		__atomic_store_n(&rt->foreign, true, __ATOMIC_SEQ_CST);
 }
@@ -1425,7 +1427,8 @@ static WEFT_COLD void deadlock(struct weft_rt *rt)
  */
 static bool other_threads(struct weft_rt *rt)
 {
-	unsigned int n = 0, mine = rt->nworkers + rt->has_monitor;
+	unsigned int n = 0, mine = rt->nworkers + rt->has_monitor +
+				   weft__offload_threads();
 	DIR *d = opendir("/proc/self/task");
 	struct dirent *e;
 
@@ -1451,7 +1454,9 @@ static void deadlock_check(struct weft_rt *rt)
 {
 	unsigned int i;
 
-	if (__atomic_load_n(&rt->foreign, __ATOMIC_SEQ_CST) ||
+	/* First: its 0 means the pool's wakes are in the queues. */
+	if (weft__offload_busy() ||
+	    __atomic_load_n(&rt->foreign, __ATOMIC_SEQ_CST) ||
 	    __atomic_load_n(&rt->stop, __ATOMIC_SEQ_CST) ||
 	    __atomic_load_n(&rt->ninject, __ATOMIC_SEQ_CST))
 		return;
@@ -1886,6 +1891,8 @@ static int config(const struct weft_rt_attr *attr, struct weft_rt *rt,
 				      &c->backend);
 	if (!ret)
 		ret = weft_rseq_init();		/* WEFT_RSEQ */
+	if (!ret)
+		ret = weft__offload_init();	/* WEFT_OFFLOAD_THREADS */
 	if (ret)
 		return ret;
 	if (attr && attr->workers) {
@@ -2156,6 +2163,7 @@ WEFT_EXPORT int weft_run(const struct weft_rt_attr *attr,
 		futex(&rt.monitor_futex, FUTEX_WAKE, 1, NULL);
 		pthread_join(rt.monitor, NULL);
 	}
+	weft__offload_fini();		/* before any stack goes */
 	if (result)
 		*result = rt.main->result;
 	weft_stack_each(abandon, w);

@@ -432,6 +432,13 @@ void weft__ring_flush(struct weft_worker *w);
 /* fls.c */
 void weft__fls_run_destructors(struct weft_fiber *f);
 
+/* offload.c */
+int weft__offload_init(void);
+void weft__offload_fini(void);
+bool weft__offload_busy(void);
+unsigned int weft__offload_threads(void);
+bool weft__offload_self(void);
+
 /* fault.c */
 int weft__fault_init(void);
 void weft__fault_fini(void);

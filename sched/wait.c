@@ -97,6 +97,7 @@ static void wait_commit(struct weft_worker *w, struct weft_fiber *f)
 {
 	uint64_t word = f->wait_seq << 8 | WAIT_WAITING;
 	uint64_t fid = f->id;
+	bool *done = f->wait_done;	/* f may run elsewhere once unlocked */
 	bool no_timer;
 
 	/*
@@ -119,7 +120,7 @@ static void wait_commit(struct weft_worker *w, struct weft_fiber *f)
 	 * it and this commit (its claim found the word not yet WAITING).
 	 * The ring's completions run on this thread: no race with them.
 	 */
-	if (f->wait_done && *f->wait_done && claim(f, word, WAIT_WOKEN)) {
+	if (done && *done && claim(f, word, WAIT_WOKEN)) {
 		weft__ready(w, f);
 		return;
 	}

@@ -556,6 +556,48 @@ struct weft_sel {
 WEFT_API int weft_select(struct weft_sel *cases, unsigned int n,
 			 uint64_t deadline_ns);
 
+/* ---- offload: blocking calls on a pool of threads ---- */
+
+/* Jobs weft_offload_until() queues at most. */
+#define WEFT_OFFLOAD_QUEUE_MAX	4096
+
+/**
+ * weft_offload_until() - run a blocking call on a thread of the offload pool
+ * @fn:		the call: anything with no asynchronous form (getaddrinfo,
+ *		flock, waitpid, metadata on a slow filesystem)
+ * @arg:	its argument
+ * @result:	where to store what @fn returned, or NULL
+ * @deadline_ns: when to stop waiting (WEFT_FOREVER: never)
+ *
+ * From a fiber: queues @fn(@arg) for a small pool of plain threads and
+ * parks until it returns, so the worker runs other fibers meanwhile. The
+ * pool starts on first use, grows on demand to WEFT_OFFLOAD_THREADS
+ * threads (default 4), which exit after a second without work, and queues
+ * at most WEFT_OFFLOAD_QUEUE_MAX jobs, run first in first out. From any
+ * other thread: runs @fn(@arg) itself, ignoring @deadline_ns.
+ *
+ * A job once accepted (0, -ETIMEDOUT, -ECANCELED) runs exactly once, to
+ * completion: a blocking call cannot be interrupted, so a deadline or
+ * weft_cancel() ends only the wait, and @fn's return value is dropped.
+ * Whatever @fn uses must therefore outlive @fn, not the wait: hand it
+ * over (e.g. a reference count that @fn and the caller each drop), never
+ * free it just because the wait ended. A deadline already past (0) queues
+ * the job and returns -ETIMEDOUT at once: fire and forget. weft_run()
+ * returns only after every accepted job has returned, so a job that
+ * blocks forever keeps it from returning.
+ *
+ * @fn runs on a plain thread with every signal blocked, and may use what
+ * any thread can: weft's sync objects and channels, and
+ * weft_offload_until() itself, which runs inline there.
+ *
+ * Return: 0, -ETIMEDOUT, -ECANCELED, -EAGAIN when WEFT_OFFLOAD_QUEUE_MAX
+ * jobs wait already or no thread can be started, -EINVAL for a NULL @fn
+ * or a bad WEFT_OFFLOAD_THREADS.
+ */
+WEFT_API int weft_offload_until(void *(*fn)(void *), void *arg,
+				void **result, uint64_t deadline_ns);
+WEFT_API int weft_offload(void *(*fn)(void *), void *arg, void **result);
+
 #ifdef __cplusplus
 }
 #endif
