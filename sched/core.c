@@ -168,6 +168,7 @@
 #define SPIN_YIELD_NS	20000	/* spin this long before sched_yield()ing */
 #define GRACE_NS	5000	/* look this long before deciding to sleep */
 #define STARVE_NS	1000000	/* the queues' heads wait at most this long */
+#define DEADLOCK_RECHECK_NS 100000000	/* undecided deadlock: look again */
 #define MAX_WORKERS	1024
 
 #define WAKE_PLAIN	1	/* wake_reason: there is work for you */
@@ -1401,7 +1402,7 @@ static void spin_stop(struct weft_worker *w, bool found)
 		wakep(rt);
 }
 
-static WEFT_COLD void deadlock(struct weft_rt *rt)
+static WEFT_COLD __attribute__((noreturn)) void deadlock(struct weft_rt *rt)
 {
 	unsigned int i;
 
@@ -1444,13 +1445,14 @@ static bool other_threads(struct weft_rt *rt)
 }
 
 /*
- * Every worker counted itself idle with no timer. Those still between
+ * Every worker counted itself idle with no timer. Returns true when only
+ * other threads stood in the way of a verdict. Those still between
  * counting and their last look (they may be about to find work) are caught
  * by looking at every queue: all were pushed before their pushers went
  * idle, and no worker runs to push more. A thread outside the workers
  * might still: then no verdict (one that used weft, or any that exists).
  */
-static void deadlock_check(struct weft_rt *rt)
+static bool deadlock_check(struct weft_rt *rt)
 {
 	unsigned int i;
 
@@ -1459,17 +1461,23 @@ static void deadlock_check(struct weft_rt *rt)
 	    __atomic_load_n(&rt->foreign, __ATOMIC_SEQ_CST) ||
 	    __atomic_load_n(&rt->stop, __ATOMIC_SEQ_CST) ||
 	    __atomic_load_n(&rt->ninject, __ATOMIC_SEQ_CST))
-		return;
+		return false;
 	for (i = 0; i < rt->nworkers; i++) {
 		struct weft_worker *v = &rt->workers[i];
 
 		if (READ_ONCE(v->inbox) || runq_len(&v->runq) ||
 		    weft__timers_next(v) != UINT64_MAX)
-			return;
+			return false;
 	}
-	if (__atomic_load_n(&rt->nblocked, __ATOMIC_SEQ_CST) == rt->nworkers &&
-	    !other_threads(rt))
-		deadlock(rt);
+	if (__atomic_load_n(&rt->nblocked, __ATOMIC_SEQ_CST) != rt->nworkers)
+		return false;
+	/*
+	 * Threads besides weft's may be on their way out (an idle offload
+	 * thread exits after 1 s): the caller looks again later.
+	 */
+	if (other_threads(rt))
+		return true;
+	deadlock(rt);
 }
 
 static void ring_drain(struct weft_worker *w)
@@ -1583,8 +1591,8 @@ static void idle_sleep(struct weft_worker *w)
 		flush_msgs(w);
 		return;
 	}
-	if (unlikely(last))
-		deadlock_check(rt);
+	if (unlikely(last) && deadlock_check(rt))
+		deadline = weft_now_ns() + DEADLOCK_RECHECK_NS;	/* look again */
 	sleep_until(w, deadline);
 	idle_leave(w);
 }
