@@ -1446,7 +1446,7 @@ static bool other_threads(struct weft_rt *rt)
 
 /*
  * Every worker counted itself idle with no timer. Returns true when only
- * other threads stood in the way of a verdict. Those still between
+ * other threads (or a busy offload pool) stood in the way of a verdict. Those still between
  * counting and their last look (they may be about to find work) are caught
  * by looking at every queue: all were pushed before their pushers went
  * idle, and no worker runs to push more. A thread outside the workers
@@ -1456,9 +1456,13 @@ static bool deadlock_check(struct weft_rt *rt)
 {
 	unsigned int i;
 
-	/* First: its 0 means the pool's wakes are in the queues. */
-	if (weft__offload_busy() ||
-	    __atomic_load_n(&rt->foreign, __ATOMIC_SEQ_CST) ||
+	/*
+	 * First: its 0 means the pool's wakes are in the queues. A busy
+	 * pool will wake someone, or be idle when the caller looks again.
+	 */
+	if (weft__offload_busy())
+		return true;
+	if (__atomic_load_n(&rt->foreign, __ATOMIC_SEQ_CST) ||
 	    __atomic_load_n(&rt->stop, __ATOMIC_SEQ_CST) ||
 	    __atomic_load_n(&rt->ninject, __ATOMIC_SEQ_CST))
 		return false;
