@@ -580,13 +580,6 @@ void weft__note_foreign(void)
 
 /* ---- waking workers ---- */
 
-static int futex(uint32_t *uaddr, int op, uint32_t val,
-		 const struct timespec *ts)
-{
-	return syscall(SYS_futex, uaddr, op | FUTEX_PRIVATE_FLAG, val, ts,
-		       NULL, FUTEX_BITSET_MATCH_ANY);
-}
-
 static inline uint64_t bit_of(unsigned int i)
 {
 	return 1ULL << (i % 64);
@@ -622,7 +615,7 @@ static void send_wake(struct weft_worker *from, struct weft_worker *to)
 		STAT_INC(from, nwakes, 1);
 	if (!to->ring) {
 		__atomic_store_n(&to->futex, 1, __ATOMIC_RELEASE);
-		futex(&to->futex, FUTEX_WAKE, 1, NULL);
+		weft__futex(&to->futex, FUTEX_WAKE, 1, NULL);
 		return;
 	}
 	if (from && from->ring) {
@@ -953,7 +946,7 @@ static void stop_all(struct weft_rt *rt)
 	if (self && self->ring)
 		flush_msgs(self);
 	__atomic_store_n(&rt->monitor_futex, 1, __ATOMIC_RELEASE);
-	futex(&rt->monitor_futex, FUTEX_WAKE, 1, NULL);
+	weft__futex(&rt->monitor_futex, FUTEX_WAKE, 1, NULL);
 }
 
 /*
@@ -1540,7 +1533,7 @@ static void sleep_until(struct weft_worker *w, uint64_t deadline)
 		return;
 	}
 	while (!__atomic_load_n(&w->futex, __ATOMIC_ACQUIRE)) {
-		int ret = futex(&w->futex, FUTEX_WAIT_BITSET, 0,
+		int ret = weft__futex(&w->futex, FUTEX_WAIT_BITSET, 0,
 				deadline == UINT64_MAX ? NULL : &ts);
 
 		if (ret && errno == ETIMEDOUT)
@@ -1795,7 +1788,7 @@ static void *monitor_main(void *arg)
 		};
 		uint64_t now;
 
-		futex(&rt->monitor_futex, FUTEX_WAIT, 0, &ts);
+		weft__futex(&rt->monitor_futex, FUTEX_WAIT, 0, &ts);
 		now = weft_now_ns();
 		for (i = 0; i < rt->nworkers; i++) {
 			struct weft_worker *w = &rt->workers[i];
@@ -2035,7 +2028,7 @@ static void *worker_main(void *arg)
 	int ret = worker_init(w, s->backend);
 
 	__atomic_store_n(&s->ret, ret, __ATOMIC_RELEASE);
-	futex((uint32_t *)&s->ret, FUTEX_WAKE, 1, NULL);
+	weft__futex((uint32_t *)&s->ret, FUTEX_WAKE, 1, NULL);
 	if (ret)
 		return NULL;
 	worker_loop(w);
@@ -2052,7 +2045,7 @@ static int start_worker(struct weft_worker *w, int backend)
 	if (ret)
 		return -ret;
 	while (__atomic_load_n(&s.ret, __ATOMIC_ACQUIRE) == 1)
-		futex((uint32_t *)&s.ret, FUTEX_WAIT, 1, NULL);
+		weft__futex((uint32_t *)&s.ret, FUTEX_WAIT, 1, NULL);
 	if (s.ret)
 		pthread_join(w->thread, NULL);
 	return s.ret;
@@ -2172,7 +2165,7 @@ WEFT_EXPORT int weft_run(const struct weft_rt_attr *attr,
 		pthread_join(rt.workers[i].thread, NULL);
 	if (rt.has_monitor) {
 		__atomic_store_n(&rt.monitor_futex, 1, __ATOMIC_RELEASE);
-		futex(&rt.monitor_futex, FUTEX_WAKE, 1, NULL);
+		weft__futex(&rt.monitor_futex, FUTEX_WAKE, 1, NULL);
 		pthread_join(rt.monitor, NULL);
 	}
 	weft__offload_fini();		/* before any stack goes */

@@ -4,12 +4,15 @@
 #define WEFT_SCHED_INTERNAL_H
 
 #include <errno.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../uapi/weft.h"
 #include "../lib/compiler.h"
@@ -300,6 +303,14 @@ static inline void weft__light_barrier(void)
 		__atomic_fetch_add(&word, 0, __ATOMIC_SEQ_CST);
 	}
 #endif
+}
+
+/* A private futex call; FUTEX_WAIT_BITSET takes an absolute deadline. */
+static inline int weft__futex(uint32_t *uaddr, int op, uint32_t val,
+			      const struct timespec *ts)
+{
+	return syscall(SYS_futex, uaddr, op | FUTEX_PRIVATE_FLAG, val, ts,
+		       NULL, FUTEX_BITSET_MATCH_ANY);
 }
 
 /* How a wait ended (and, while it lasts, where it is). */

@@ -122,13 +122,6 @@ static struct pool {
 
 static WEFT_TLS bool in_pool;		/* this thread is a pool thread */
 
-static int futex(uint32_t *uaddr, int op, uint32_t val,
-		 const struct timespec *ts)
-{
-	return syscall(SYS_futex, uaddr, op | FUTEX_PRIVATE_FLAG, val, ts,
-		       NULL, FUTEX_BITSET_MATCH_ANY);
-}
-
 /* Read WEFT_OFFLOAD_THREADS once per runtime. */
 static int setup_locked(void)
 {
@@ -152,7 +145,7 @@ static void kick_locked(void)
 		return;
 	pool.idle = t->next_idle;
 	__atomic_store_n(&t->kick, 1, __ATOMIC_RELEASE);
-	futex(&t->kick, FUTEX_WAKE, 1, NULL);
+	weft__futex(&t->kick, FUTEX_WAKE, 1, NULL);
 }
 
 static void push_locked(void *(*fn)(void *), void *arg,
@@ -223,7 +216,7 @@ static bool idle_wait(struct othread *t)
 	weft_spin_unlock(&pool.lock);
 	while (!__atomic_load_n(&t->kick, __ATOMIC_ACQUIRE) &&
 	       weft_now_ns() < deadline)
-		futex(&t->kick, FUTEX_WAIT_BITSET, 0, &ts);
+		weft__futex(&t->kick, FUTEX_WAIT_BITSET, 0, &ts);
 	weft_spin_lock(&pool.lock);
 	if (t->kick)
 		return true;

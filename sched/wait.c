@@ -135,13 +135,6 @@ static void wait_commit(struct weft_worker *w, struct weft_fiber *f)
 		cancel_claim(f, word, fid);
 }
 
-static int futex(uint32_t *uaddr, int op, uint32_t val,
-		 const struct timespec *ts)
-{
-	return syscall(SYS_futex, uaddr, op | FUTEX_PRIVATE_FLAG, val, ts,
-		       NULL, FUTEX_BITSET_MATCH_ANY);
-}
-
 static int thread_wait(struct weft_waiter *wt, struct weft_spin **locks,
 		       unsigned int nlocks, uint64_t deadline)
 {
@@ -158,11 +151,11 @@ static int thread_wait(struct weft_waiter *wt, struct weft_spin **locks,
 		if (s == WAIT_WOKEN)
 			return WAIT_WOKEN;
 		if (s == WAIT_CLAIMED || deadline == WEFT_FOREVER) {
-			futex(&wt->tstate, FUTEX_WAIT_BITSET, s, NULL);
+			weft__futex(&wt->tstate, FUTEX_WAIT_BITSET, s, NULL);
 			continue;
 		}
 		if (weft_now_ns() < deadline &&
-		    (futex(&wt->tstate, FUTEX_WAIT_BITSET, s, &ts) == 0 ||
+		    (weft__futex(&wt->tstate, FUTEX_WAIT_BITSET, s, &ts) == 0 ||
 		     weft_now_ns() < deadline))
 			continue;
 		if (__atomic_compare_exchange_n(&wt->tstate, &expect,
@@ -239,7 +232,7 @@ void weft__wake_finish(struct weft_waiter *wt)
 	}
 	/* Release: the result is written before the thread sees WOKEN. */
 	__atomic_store_n(&l->tstate, WAIT_WOKEN, __ATOMIC_RELEASE);
-	futex(&l->tstate, FUTEX_WAKE, 1, NULL);
+	weft__futex(&l->tstate, FUTEX_WAKE, 1, NULL);
 }
 
 WEFT_EXPORT int weft_cancel(uint64_t fid)
