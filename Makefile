@@ -198,4 +198,4 @@ bench-deps:
 clean:
 	rm -rf $(O)
 
--include $(LIB_OBJS:.o=.d)
+-include $(LIB_OBJS:.o=.d) $(TESTS:=.d)

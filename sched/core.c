@@ -198,10 +198,6 @@ static inline void wakep(struct weft_rt *rt)
 }
 static void wake_worker(struct weft_worker *from, struct weft_worker *to);
 
-/* Count an event in a worker's statistics (its owner only). */
-#define STAT_INC(w, field, n) \
-	__atomic_store_n(&(w)->field, (w)->field + (n), __ATOMIC_RELAXED)
-
 /* ---- queues ---- */
 
 static inline void fifo_push(struct fifo *q, struct weft_fiber *f)
@@ -614,8 +610,18 @@ static void send_wake(struct weft_worker *from, struct weft_worker *to)
 	if (from)
 		STAT_INC(from, nwakes, 1);
 	if (!to->ring) {
-		__atomic_store_n(&to->futex, 1, __ATOMIC_RELEASE);
-		weft__futex(&to->futex, FUTEX_WAKE, 1, NULL);
+		/*
+		 * Store, then look for the poller: pairs with the poller's
+		 * claim, then look at its futex word (sleep_until).
+		 */
+		__atomic_store_n(&to->futex, 1, __ATOMIC_SEQ_CST);
+		if (from)
+			STAT_INC(from, nsyscalls, 1);
+		if (__atomic_load_n(&to->rt->poller, __ATOMIC_SEQ_CST) ==
+		    to->index + 1)
+			weft__epoll_break(to->rt);
+		else
+			weft__futex(&to->futex, FUTEX_WAKE, 1, NULL);
 		return;
 	}
 	if (from && from->ring) {
@@ -624,6 +630,7 @@ static void send_wake(struct weft_worker *from, struct weft_worker *to)
 		if (!sqe) {
 			io_uring_submit(from->ring);
 			STAT_INC(from, nsubmits, 1);
+			STAT_INC(from, nsyscalls, 1);
 			from->pending_msgs = 0;
 			sqe = io_uring_get_sqe(from->ring);
 		}
@@ -636,6 +643,8 @@ static void send_wake(struct weft_worker *from, struct weft_worker *to)
 			return;
 		}
 	}
+	if (from)
+		STAT_INC(from, nsyscalls, 1);
 	efd_kick(to);
 }
 
@@ -706,6 +715,10 @@ static void post_run(struct weft_worker *w)
 
 	w->post = NULL;
 	fn(w, w->post_f);
+	if (unlikely(w->poll_owed)) {
+		w->poll_owed = false;
+		weft__netpoll(w, 0);
+	}
 }
 
 static void check_canary(struct weft_fiber *f)
@@ -757,6 +770,7 @@ void weft__ring_flush(struct weft_worker *w)
 	if (w->inflight) {
 		io_uring_submit_and_get_events(w->ring);
 		STAT_INC(w, nsubmits, 1);
+		STAT_INC(w, nsyscalls, 1);
 		w->pending_msgs = 0;
 		ring_drain(w);
 	} else if (w->pending_msgs) {
@@ -768,8 +782,18 @@ void weft__ring_flush(struct weft_worker *w)
 static WEFT_NOINLINE void tick(struct weft_worker *w)
 {
 	weft__timers_run(w, weft_now_ns());
-	if (w->ring)
+	if (w->ring) {
 		weft__ring_flush(w);
+	} else if (weft__netpoll_due(w->rt)) {
+		/*
+		 * A parking fiber may still hold the lock of the fd it waits
+		 * on (until its post): then poll right after the switch.
+		 */
+		if (w->post)
+			w->poll_owed = true;
+		else
+			weft__netpoll(w, 0);
+	}
 }
 
 /*
@@ -1312,6 +1336,9 @@ WEFT_EXPORT int weft_stats(unsigned int worker, struct weft_worker_stats *st)
 	st->submits = __atomic_load_n(&w->nsubmits, __ATOMIC_RELAXED);
 	st->completions = __atomic_load_n(&w->ncompletions, __ATOMIC_RELAXED);
 	st->rescued = __atomic_load_n(&w->nrescued, __ATOMIC_RELAXED);
+	st->syscalls = __atomic_load_n(&w->nsyscalls, __ATOMIC_RELAXED);
+	st->io_parked = __atomic_load_n(&w->inflight, __ATOMIC_RELAXED) +
+			__atomic_load_n(&w->io_parked, __ATOMIC_RELAXED);
 	return 0;
 }
 
@@ -1455,7 +1482,9 @@ static bool deadlock_check(struct weft_rt *rt)
 	 */
 	if (weft__offload_busy())
 		return true;
-	if (__atomic_load_n(&rt->foreign, __ATOMIC_SEQ_CST) ||
+	/* Fibers wait on fds: the poller sleeps in epoll_wait(). */
+	if (__atomic_load_n(&rt->io_waiting, __ATOMIC_SEQ_CST) ||
+	    __atomic_load_n(&rt->foreign, __ATOMIC_SEQ_CST) ||
 	    __atomic_load_n(&rt->stop, __ATOMIC_SEQ_CST) ||
 	    __atomic_load_n(&rt->ninject, __ATOMIC_SEQ_CST))
 		return false;
@@ -1507,6 +1536,9 @@ static void ring_drain(struct weft_worker *w)
 
 static void sleep_until(struct weft_worker *w, uint64_t deadline)
 {
+	struct weft_rt *rt = w->rt;
+	unsigned int zero = 0;
+
 	STAT_INC(w, nsleeps, 1);
 	struct timespec ts = {
 		.tv_sec = deadline / 1000000000ULL,
@@ -1526,15 +1558,33 @@ static void sleep_until(struct weft_worker *w, uint64_t deadline)
 		}
 		/* Submits the queued wakes and sleeps: one syscall. */
 		STAT_INC(w, nsubmits, 1);
+		STAT_INC(w, nsyscalls, 1);
 		io_uring_submit_and_wait_timeout(w->ring, &cqe, 1,
 				deadline == UINT64_MAX ? NULL : &kts, NULL);
 		w->pending_msgs = 0;
 		ring_drain(w);
 		return;
 	}
+	if (rt->epfd >= 0 && __atomic_compare_exchange_n(&rt->poller, &zero,
+							 w->index + 1, false,
+							 __ATOMIC_SEQ_CST,
+							 __ATOMIC_RELAXED)) {
+		/*
+		 * The poller (epoll.c): claim, then look at the futex word;
+		 * a waker stores the word, then looks for the poller, and
+		 * breaks its epoll_wait() instead of waking the futex.
+		 */
+		if (!__atomic_load_n(&w->futex, __ATOMIC_SEQ_CST))
+			weft__netpoll(w, deadline);
+		__atomic_store_n(&rt->poller, 0, __ATOMIC_SEQ_CST);
+		return;
+	}
 	while (!__atomic_load_n(&w->futex, __ATOMIC_ACQUIRE)) {
-		int ret = weft__futex(&w->futex, FUTEX_WAIT_BITSET, 0,
-				deadline == UINT64_MAX ? NULL : &ts);
+		int ret;
+
+		STAT_INC(w, nsyscalls, 1);
+		ret = weft__futex(&w->futex, FUTEX_WAIT_BITSET, 0,
+				  deadline == UINT64_MAX ? NULL : &ts);
 
 		if (ret && errno == ETIMEDOUT)
 			break;
@@ -1651,6 +1701,8 @@ static struct weft_fiber *find_work(struct weft_worker *w)
 			break;
 		if (w->ring)
 			weft__ring_flush(w);
+		else if (weft__netpoll_due(rt))
+			weft__netpoll(w, 0);
 		if ((f = pick(w)))
 			break;
 		/*
@@ -1673,8 +1725,11 @@ static struct weft_fiber *find_work(struct weft_worker *w)
 				 * fiber that will make our work) run.
 				 */
 				if (now - start > SPIN_YIELD_NS) {
+					if (weft__netpoll_due(rt))
+						weft__netpoll(w, 0);
 					sched_yield();
 					STAT_INC(w, nspins, 1);
+					STAT_INC(w, nsyscalls, 1);
 				}
 				else
 					weft_cpu_relax();
@@ -1935,6 +1990,9 @@ static int ring_init(struct weft_worker *w)
 		IORING_SETUP_COOP_TASKRUN,
 		0,
 	};
+	static const char *const names[] = {
+		"SINGLE_ISSUER|DEFER_TASKRUN", "COOP_TASKRUN", "no flags",
+	};
 	struct io_uring_sqe *sqe;
 	unsigned int i;
 	int ret = -ENOSYS;
@@ -1947,6 +2005,7 @@ static int ring_init(struct weft_worker *w)
 		if (ret != -EINVAL)
 			break;
 	}
+	w->ring_flags = names[i < ARRAY_SIZE(flags) ? i : 0];
 	if (ret) {
 		free(w->ring);
 		w->ring = NULL;
@@ -1984,6 +2043,23 @@ static void pin_to(struct weft_worker *w)
 		weft_dbg("worker %u: cannot pin to CPU %u", w->index, w->cpu);
 }
 
+/*
+ * One line on which I/O backend runs and why: always when io_uring was
+ * wanted and refused (the program runs slower than it could), otherwise
+ * with WEFT_DEBUG=1.
+ */
+static void backend_say(const struct config *c, const struct weft_worker *w)
+{
+	if (w->ring)
+		weft_dbg("I/O backend io_uring (%s)", w->ring_flags);
+	else if (c->backend == 0)
+		weft_log("I/O backend epoll: io_uring unavailable (%s%s)",
+			 strerror(-w->ring_err), w->ring_err == -EPERM ?
+			 ": seccomp or kernel.io_uring_disabled" : "");
+	else
+		weft_dbg("I/O backend epoll (WEFT_BACKEND=epoll)");
+}
+
 /* Per-thread setup, on the worker's own thread. */
 static int worker_init(struct weft_worker *w, int backend)
 {
@@ -1998,10 +2074,10 @@ static int worker_init(struct weft_worker *w, int backend)
 	if (ret)
 		return ret;
 	if (backend == 0) {
-		ret = ring_init(w);
-		if (ret)
-			weft_dbg("worker %u: io_uring unavailable (%s): futex wakes",
-				 w->index, strerror(-ret));
+		w->ring_err = ring_init(w);
+		if (w->ring_err)
+			weft_dbg("worker %u: io_uring unavailable (%s): epoll",
+				 w->index, strerror(-w->ring_err));
 	}
 	if (!pthread_getattr_np(pthread_self(), &pa)) {
 		pthread_attr_getstack(&pa, &lo, &size);
@@ -2125,7 +2201,10 @@ WEFT_EXPORT int weft_run(const struct weft_rt_attr *attr,
 		ret = weft__fault_init();
 	if (ret)
 		goto out_unclaim;
+	rt.epfd = rt.break_fd = -1;
 	ret = workers_alloc(&rt, c.workers, &topo);
+	if (!ret)
+		ret = weft__epoll_init(&rt);
 	if (ret)
 		goto out_workers;
 	w = &rt.workers[0];
@@ -2133,6 +2212,8 @@ WEFT_EXPORT int weft_run(const struct weft_rt_attr *attr,
 	if (ret)
 		goto out_workers;
 	rt.use_uring = w->ring != NULL;
+	backend_say(&c, w);
+	c.backend = !rt.use_uring;	/* the others do as worker 0 */
 	/* The first fiber waits on worker 0 until the others are up. */
 	ret = spawn(w, NULL, fn, arg, &main_id);
 	if (ret)
@@ -2178,6 +2259,7 @@ out_worker0:
 	worker_fini(w);
 out_workers:
 	workers_free(&rt);
+	weft__epoll_fini(&rt);
 	weft__fault_fini();
 out_unclaim:
 	__atomic_store_n(&running_rt, NULL, __ATOMIC_RELEASE);

@@ -179,6 +179,7 @@ struct weft_worker {
 	bool spinning;			/* counted in rt->nspinning */
 	bool idle_blocked;		/* idle with no timers; see idle_sleep */
 	bool pin;			/* WEFT_PIN and a real CPU */
+	bool poll_owed;			/* netpoll after this switch's post */
 	uint64_t nwaits;		/* for unique wait seqs */
 	struct fifo local;		/* bound fibers, never stolen */
 	unsigned int *victims;		/* steal order, nearest first */
@@ -191,7 +192,9 @@ struct weft_worker {
 	struct weft_ctx loop_ctx;	/* the scheduler loop, on the thread stack */
 	struct weft_san loop_san;
 	struct weft_stack_cache stacks;
-	struct io_uring *ring;		/* NULL: futex backend */
+	struct io_uring *ring;		/* NULL: epoll backend */
+	const char *ring_flags;		/* its setup flags, in words */
+	int ring_err;			/* why it has none: -errno */
 	stack_t altstack;		/* the thread's previous one */
 	void *altstack_mem;		/* ours, for the overflow reporter */
 	pthread_t thread;
@@ -217,12 +220,15 @@ struct weft_worker {
 	uint64_t nsubmits;		/* io_uring_enter() calls */
 	uint64_t ncompletions;		/* CQEs reaped */
 	uint64_t nrescued;		/* fibers the monitor moved (its atomic) */
+	uint64_t nsyscalls;		/* system calls made for the scheduler */
+	unsigned int io_parked;		/* epoll backend: fibers that parked
+					   here on readiness (atomic) */
 	struct weft_fiber *running;	/* w->cur, published for the monitor */
 	/* Fibers readied here by other threads: a Treiber stack (CAS). */
 	struct weft_fiber *inbox __attribute__((aligned(64)));
 	/* Closers asking it to cancel I/O on an fd: a Treiber stack. */
 	struct weft_fd_cancel *cancels;
-	uint32_t futex;			/* futex backend: 1 = wake pending */
+	uint32_t futex;			/* no ring: 1 = wake pending */
 	/*
 	 * Why it was woken, stored (release) by whoever cleared its idle
 	 * bit, before the wake is sent; taken (exchange) by the worker.
@@ -257,11 +263,27 @@ struct weft_rt {
 	struct weft_spin inject_lock __attribute__((aligned(64)));
 	struct fifo inject;
 	unsigned long ninject;		/* atomic for lock-free peeks */
+	/*
+	 * The epoll backend (epoll.c), for workers without a ring. The fd
+	 * table's chunks are installed by CAS; poller is the index + 1 of
+	 * the worker blocked in epoll_wait() (0: none), seq_cst against
+	 * its wakers' futex stores (see send_wake); io_waiting counts
+	 * fibers parked on readiness (atomic).
+	 */
+	int epfd;
+	int break_fd;			/* eventfd in epfd: wakes the poller */
+	struct weft_pdesc **fdtab;
+	unsigned int poller __attribute__((aligned(64)));
+	unsigned int io_waiting;
 	/* The monitor thread. */
 	pthread_t monitor;
 	bool has_monitor;
 	uint32_t monitor_futex;		/* set to stop it */
 };
+
+/* Count an event in a worker's statistics (its owner only). */
+#define STAT_INC(w, field, n) \
+	__atomic_store_n(&(w)->field, (w)->field + (n), __ATOMIC_RELAXED)
 
 /* The worker running on this thread, or NULL. */
 extern WEFT_TLS struct weft_worker *weft__cur_worker;
@@ -439,6 +461,24 @@ void weft__kick(struct weft_worker *w);
 /* io.c, core.c */
 void weft__io_complete(struct weft_worker *w, struct weft_io *io, int res);
 void weft__ring_flush(struct weft_worker *w);
+
+/* epoll.c */
+int weft__epoll_init(struct weft_rt *rt);
+void weft__epoll_fini(struct weft_rt *rt);
+void weft__epoll_break(struct weft_rt *rt);
+/*
+ * Take readiness events and ready the fibers waiting for them, waiting
+ * until @deadline (0: not at all; UINT64_MAX: until an event or a break).
+ * Returns how many fibers it readied.
+ */
+unsigned int weft__netpoll(struct weft_worker *w, uint64_t deadline);
+
+/* Should a busy or spinning worker poll? No poller sleeps, fibers wait. */
+static inline bool weft__netpoll_due(struct weft_rt *rt)
+{
+	return __atomic_load_n(&rt->io_waiting, __ATOMIC_RELAXED) &&
+	       !__atomic_load_n(&rt->poller, __ATOMIC_RELAXED);
+}
 
 /* fls.c */
 void weft__fls_run_destructors(struct weft_fiber *f);

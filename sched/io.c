@@ -24,8 +24,7 @@
  *
  * A thread that is not a fiber makes the plain system call (blocking, or
  * with poll() for a deadline). A worker without a ring (io_uring denied,
- * WEFT_BACKEND=epoll) has no I/O backend yet: those calls return -ENOSYS
- * from fibers until the epoll backend lands (issue "weft I/O").
+ * WEFT_BACKEND=epoll) waits for readiness instead: epoll.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -36,24 +35,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "internal.h"
-
-enum io_kind {
-	IO_READ, IO_WRITE, IO_READV, IO_WRITEV, IO_RECV, IO_SEND,
-	IO_RECVMSG, IO_SENDMSG, IO_ACCEPT, IO_CONNECT, IO_POLL, IO_OPENAT,
-	IO_CLOSE, IO_FSYNC,
-};
-
-struct io_args {
-	enum io_kind kind;
-	int fd;
-	void *buf;			/* or iovec, msghdr, sockaddr, path */
-	size_t len;			/* or iovcnt, socklen, poll events */
-	uint64_t off;			/* file offset (-1: the current one) */
-	int flags;			/* msg, accept, open flags */
-	void *aux;			/* socklen_t * for accept */
-	unsigned int mode;		/* openat mode */
-};
+#include "io.h"
 
 static void prep(struct io_uring_sqe *sqe, const struct io_args *a)
 {
@@ -103,8 +85,8 @@ static void prep(struct io_uring_sqe *sqe, const struct io_args *a)
 	}
 }
 
-/* The plain system call, for a caller that is not a fiber. */
-static long sys_io(const struct io_args *a)
+/* The plain system call: for a caller that is not a fiber, and files. */
+long weft__sys_io(const struct io_args *a)
 {
 	long r = -1;
 
@@ -198,7 +180,7 @@ static long thread_io(const struct io_args *a, uint64_t deadline)
 		if (a->kind == IO_POLL)
 			return p.revents;
 	}
-	return sys_io(a);
+	return weft__sys_io(a);
 }
 
 static struct io_uring_sqe *get_sqe(struct weft_worker *w)
@@ -280,16 +262,14 @@ static long do_io(const struct io_args *a, uint64_t deadline)
 	if (!self)
 		return thread_io(a, deadline);
 	if (!w->ring)
-		return -ENOSYS;
+		return weft__epoll_io(w, a, deadline);
 	return fiber_io(w, self, a, deadline);
 }
-
-#define NOW	((uint64_t)-1)	/* no file offset: the current position */
 
 WEFT_EXPORT ssize_t weft_read_until(int fd, void *buf, size_t len,
 				    uint64_t deadline_ns)
 {
-	struct io_args a = { IO_READ, fd, buf, len, NOW, 0, NULL, 0 };
+	struct io_args a = { IO_READ, fd, buf, len, IO_NOW, 0, NULL, 0 };
 
 	return do_io(&a, deadline_ns);
 }
@@ -302,7 +282,7 @@ WEFT_EXPORT ssize_t weft_read(int fd, void *buf, size_t len)
 WEFT_EXPORT ssize_t weft_write_until(int fd, const void *buf, size_t len,
 				     uint64_t deadline_ns)
 {
-	struct io_args a = { IO_WRITE, fd, (void *)buf, len, NOW, 0, NULL, 0 };
+	struct io_args a = { IO_WRITE, fd, (void *)buf, len, IO_NOW, 0, NULL, 0 };
 
 	return do_io(&a, deadline_ns);
 }
@@ -334,7 +314,7 @@ WEFT_EXPORT ssize_t weft_pwrite(int fd, const void *buf, size_t len,
 WEFT_EXPORT ssize_t weft_readv_until(int fd, const struct iovec *iov,
 				     int iovcnt, uint64_t deadline_ns)
 {
-	struct io_args a = { IO_READV, fd, (void *)iov, iovcnt, NOW, 0,
+	struct io_args a = { IO_READV, fd, (void *)iov, iovcnt, IO_NOW, 0,
 			     NULL, 0 };
 
 	if (iovcnt < 0)
@@ -345,7 +325,7 @@ WEFT_EXPORT ssize_t weft_readv_until(int fd, const struct iovec *iov,
 WEFT_EXPORT ssize_t weft_writev_until(int fd, const struct iovec *iov,
 				      int iovcnt, uint64_t deadline_ns)
 {
-	struct io_args a = { IO_WRITEV, fd, (void *)iov, iovcnt, NOW, 0,
+	struct io_args a = { IO_WRITEV, fd, (void *)iov, iovcnt, IO_NOW, 0,
 			     NULL, 0 };
 
 	if (iovcnt < 0)
@@ -356,7 +336,7 @@ WEFT_EXPORT ssize_t weft_writev_until(int fd, const struct iovec *iov,
 WEFT_EXPORT ssize_t weft_recv_until(int fd, void *buf, size_t len,
 				    int flags, uint64_t deadline_ns)
 {
-	struct io_args a = { IO_RECV, fd, buf, len, NOW, flags, NULL, 0 };
+	struct io_args a = { IO_RECV, fd, buf, len, IO_NOW, flags, NULL, 0 };
 
 	return do_io(&a, deadline_ns);
 }
@@ -364,7 +344,7 @@ WEFT_EXPORT ssize_t weft_recv_until(int fd, void *buf, size_t len,
 WEFT_EXPORT ssize_t weft_send_until(int fd, const void *buf, size_t len,
 				    int flags, uint64_t deadline_ns)
 {
-	struct io_args a = { IO_SEND, fd, (void *)buf, len, NOW, flags, NULL,
+	struct io_args a = { IO_SEND, fd, (void *)buf, len, IO_NOW, flags, NULL,
 			     0 };
 
 	return do_io(&a, deadline_ns);
@@ -373,7 +353,7 @@ WEFT_EXPORT ssize_t weft_send_until(int fd, const void *buf, size_t len,
 WEFT_EXPORT ssize_t weft_recvmsg_until(int fd, struct msghdr *msg, int flags,
 				       uint64_t deadline_ns)
 {
-	struct io_args a = { IO_RECVMSG, fd, msg, 0, NOW, flags, NULL, 0 };
+	struct io_args a = { IO_RECVMSG, fd, msg, 0, IO_NOW, flags, NULL, 0 };
 
 	return do_io(&a, deadline_ns);
 }
@@ -381,7 +361,7 @@ WEFT_EXPORT ssize_t weft_recvmsg_until(int fd, struct msghdr *msg, int flags,
 WEFT_EXPORT ssize_t weft_sendmsg_until(int fd, const struct msghdr *msg,
 				       int flags, uint64_t deadline_ns)
 {
-	struct io_args a = { IO_SENDMSG, fd, (void *)msg, 0, NOW, flags, NULL,
+	struct io_args a = { IO_SENDMSG, fd, (void *)msg, 0, IO_NOW, flags, NULL,
 			     0 };
 
 	return do_io(&a, deadline_ns);
@@ -391,7 +371,7 @@ WEFT_EXPORT int weft_accept_until(int fd, struct sockaddr *addr,
 				  socklen_t *addrlen, int flags,
 				  uint64_t deadline_ns)
 {
-	struct io_args a = { IO_ACCEPT, fd, addr, 0, NOW, flags, addrlen, 0 };
+	struct io_args a = { IO_ACCEPT, fd, addr, 0, IO_NOW, flags, addrlen, 0 };
 
 	return do_io(&a, deadline_ns);
 }
@@ -399,7 +379,7 @@ WEFT_EXPORT int weft_accept_until(int fd, struct sockaddr *addr,
 WEFT_EXPORT int weft_connect_until(int fd, const struct sockaddr *addr,
 				   socklen_t addrlen, uint64_t deadline_ns)
 {
-	struct io_args a = { IO_CONNECT, fd, (void *)addr, addrlen, NOW, 0,
+	struct io_args a = { IO_CONNECT, fd, (void *)addr, addrlen, IO_NOW, 0,
 			     NULL, 0 };
 
 	return do_io(&a, deadline_ns);
@@ -407,7 +387,7 @@ WEFT_EXPORT int weft_connect_until(int fd, const struct sockaddr *addr,
 
 WEFT_EXPORT int weft_poll_until(int fd, short events, uint64_t deadline_ns)
 {
-	struct io_args a = { IO_POLL, fd, NULL, (unsigned short)events, NOW, 0,
+	struct io_args a = { IO_POLL, fd, NULL, (unsigned short)events, IO_NOW, 0,
 			     NULL, 0 };
 
 	return do_io(&a, deadline_ns);
@@ -416,7 +396,7 @@ WEFT_EXPORT int weft_poll_until(int fd, short events, uint64_t deadline_ns)
 WEFT_EXPORT int weft_openat(int dirfd, const char *path, int flags,
 			    unsigned int mode)
 {
-	struct io_args a = { IO_OPENAT, dirfd, (void *)path, 0, NOW,
+	struct io_args a = { IO_OPENAT, dirfd, (void *)path, 0, IO_NOW,
 			     flags | O_CLOEXEC, NULL, mode };
 
 	if (!path)
@@ -514,18 +494,20 @@ static void cancel_fd_everywhere(struct weft_worker *self, int fd)
 
 WEFT_EXPORT int weft_close(int fd)
 {
-	struct io_args a = { IO_CLOSE, fd, NULL, 0, NOW, 0, NULL, 0 };
+	struct io_args a = { IO_CLOSE, fd, NULL, 0, IO_NOW, 0, NULL, 0 };
 	struct weft_worker *w = weft__cur_worker;
 
 	if (fd < 0)
 		return -EBADF;
 	cancel_fd_everywhere(w && w->cur ? w : NULL, fd);
+	if (weft__runtime())
+		weft__epoll_close(weft__runtime(), fd);
 	return do_io(&a, WEFT_FOREVER);
 }
 
 WEFT_EXPORT int weft_fsync(int fd, bool datasync)
 {
-	struct io_args a = { IO_FSYNC, fd, NULL, 0, NOW,
+	struct io_args a = { IO_FSYNC, fd, NULL, 0, IO_NOW,
 			     datasync ? IORING_FSYNC_DATASYNC : 0, NULL, 0 };
 
 	return do_io(&a, WEFT_FOREVER);

@@ -210,9 +210,17 @@ WEFT_API int weft_sleep_until_ns(uint64_t deadline_ns);
  * A deadline or weft_cancel() that ends the wait cancels the operation
  * and returns -ETIMEDOUT or -ECANCELED, the file descriptor still usable;
  * an operation that completed anyway returns its result (data read is
- * never dropped). A plain OS thread makes the system call itself.
- * Workers without io_uring (WEFT_BACKEND=epoll, io_uring denied) do not
- * do fiber I/O yet: -ENOSYS. Every successful call is an await point.
+ * never dropped). O_NONBLOCK on the fd makes no difference: the fiber
+ * waits. A plain OS thread makes the system call itself. Every successful
+ * call is an await point.
+ *
+ * Where io_uring is unavailable (denied by seccomp or
+ * kernel.io_uring_disabled: one line on stderr says so) or
+ * WEFT_BACKEND=epoll, the same calls wait for readiness with epoll and
+ * then make the system call without blocking; regular-file reads and
+ * writes that would wait for the disk, and fsync, go to the offload pool.
+ * There, an fd that fibers have waited on must be closed with
+ * weft_close() (not close(2)) before its number is reused.
  */
 WEFT_API ssize_t weft_read_until(int fd, void *buf, size_t len,
 				 uint64_t deadline_ns);
@@ -317,6 +325,10 @@ WEFT_API int weft_workers(void);
  * @submits:	io_uring_enter() calls it made
  * @completions: io_uring completions it reaped
  * @rescued:	fibers the monitor moved off it while it was stuck
+ * @syscalls:	system calls it made: sleeps, wakes, ring submits, polls,
+ *		and the epoll backend's I/O attempts
+ * @io_parked:	fibers parked on I/O there now (in its ring, or waiting
+ *		for readiness)
  */
 struct weft_worker_stats {
 	uint64_t switches;
@@ -329,7 +341,9 @@ struct weft_worker_stats {
 	uint64_t submits;
 	uint64_t completions;
 	uint64_t rescued;
-	uint64_t __reserved[14];
+	uint64_t syscalls;
+	uint64_t io_parked;
+	uint64_t __reserved[12];
 };
 
 /**

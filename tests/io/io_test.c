@@ -1,9 +1,14 @@
 // SPDX-License-Identifier: MIT
 /*
- * Fiber I/O on the workers' io_uring: pipes, socket pairs and TCP between
- * fibers on one and two workers, deadlines, deadline 0, cancellation (the
- * fd stays usable, data is not lost), files, poll, plain threads, and a
- * worker without io_uring.
+ * Fiber I/O: pipes, socket pairs and TCP between fibers on one and two
+ * workers, deadlines, deadline 0, cancellation (the fd stays usable, data
+ * is not lost), files, poll, plain threads, close waking waiters, and
+ * io_uring denied by seccomp.
+ *
+ * The same suite runs on each backend: io_test on the default (io_uring),
+ * io_epoll_test with WEFT_BACKEND=epoll, io_seccomp_test with
+ * io_uring_setup() denied (EPERM) by a seccomp filter installed before
+ * main(), the real fallback path. Those two define IO_TEST_BACKEND.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -24,6 +29,48 @@
 
 #include "harness.h"
 #include "sched/check.h"
+
+/* Deny io_uring_setup() with @err, as container seccomp profiles do. */
+static int deny_io_uring(int err)
+{
+	struct sock_filter filter[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (err & 0xfff)),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = 4, .filter = filter };
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
+	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog))
+		return -errno;
+	return 0;
+}
+
+#if defined(IO_TEST_EPOLL)
+#define IO_TEST_BACKEND "epoll"
+__attribute__((constructor)) static void backend_epoll(void)
+{
+	setenv("WEFT_BACKEND", "epoll", 1);
+}
+#elif defined(IO_TEST_SECCOMP)
+#define IO_TEST_BACKEND "epoll"
+__attribute__((constructor)) static void backend_seccomp(void)
+{
+	if (deny_io_uring(EPERM)) {
+		perror("seccomp");
+		exit(1);
+	}
+}
+#else
+#define IO_TEST_BACKEND "io_uring"
+#endif
+
+static bool on_epoll(void)
+{
+	return !strcmp(IO_TEST_BACKEND, "epoll");
+}
 
 FIXTURE(io) {
 	int unused;
@@ -275,8 +322,8 @@ static void *overlap(void *arg)
 	CHECK_EQ((long)res, 1);
 	CHECK_EQ(ticks, 1000);	/* the reader was parked all along */
 	CHECK_EQ(weft_join(t, NULL), 0);
-	close(pfd[0]);
-	close(pfd[1]);
+	CHECK_EQ(weft_close(pfd[0]), 0);
+	CHECK_EQ(weft_close(pfd[1]), 0);
 	return NULL;
 }
 
@@ -347,9 +394,23 @@ static void *count_io(void *arg)
 	CHECK_EQ(weft_write(pfd[1], "c", 1), 1);
 	CHECK_EQ(weft_read(pfd[0], &c, 1), 1);
 	CHECK_EQ(weft_stats(weft_worker(), &st), 0);
-	CHECK(st.submits >= 1 && st.completions >= 2);
-	close(pfd[0]);
-	close(pfd[1]);
+	if (on_epoll())	/* two attempts that worked */
+		CHECK(st.syscalls >= 2);
+	else
+		CHECK(st.submits >= 1 && st.completions >= 2 &&
+		      st.syscalls >= st.submits);
+	CHECK_EQ(st.io_parked, 0);
+	/* A reader parked on the empty pipe counts while it waits. */
+	CHECK_EQ(weft_spawn(&blocked, NULL, read_forever, NULL), 0);
+	weft_yield();		/* it runs first, parks, and we come back */
+	CHECK_EQ(weft_stats(weft_worker(), &st), 0);
+	CHECK_EQ(st.io_parked, 1);
+	CHECK_EQ(weft_write(pfd[1], "d", 1), 1);
+	CHECK_EQ(weft_join(blocked, NULL), 0);
+	CHECK_EQ(weft_stats(weft_worker(), &st), 0);
+	CHECK_EQ(st.io_parked, 0);
+	CHECK_EQ(weft_close(pfd[0]), 0);
+	CHECK_EQ(weft_close(pfd[1]), 0);
 	return NULL;
 }
 
@@ -440,35 +501,193 @@ TEST(close_from_a_thread_wakes_a_reader)
 	ASSERT_CHECKS();
 }
 
-/* ---- without io_uring ---- */
+/* ---- more kinds of fd ---- */
 
-static void *no_ring(void *arg)
+/* A /proc file: io_uring reads it, epoll cannot wait on it. */
+static void *proc_file(void *arg)
 {
-	char c;
+	char buf[64];
+	int fd = weft_openat(AT_FDCWD, "/proc/self/stat", O_RDONLY, 0);
 
 	(void)arg;
-	CHECK_EQ(pipe(pfd), 0);
-	CHECK_EQ(weft_read(pfd[0], &c, 1), -ENOSYS);
-	close(pfd[0]);
-	close(pfd[1]);
+	CHECK(fd >= 0);
+	CHECK(weft_read(fd, buf, sizeof(buf)) > 0);
+	CHECK_EQ(weft_close(fd), 0);
 	return NULL;
 }
 
-static void no_ring_child(void *arg)
+TEST(proc_files_read)
 {
-	(void)arg;
-	setenv("WEFT_BACKEND", "epoll", 1);
-	exit(run_on(1, no_ring, NULL) || check_nfail);
+	ASSERT_EQ(run_on(1, proc_file, NULL), 0);
+	ASSERT_CHECKS();
 }
 
-TEST(without_io_uring_fiber_io_says_enosys)
+/* connect() to a closed port, and to a listener that accepts later. */
+static void *connects(void *arg)
 {
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fl;
+
+	(void)arg;
+	CHECK_EQ(bind(l, (struct sockaddr *)&a, len), 0);
+	CHECK_EQ(getsockname(l, (struct sockaddr *)&a, &len), 0);
+	/* Bound, not listening: refused. */
+	CHECK_EQ(weft_connect_until(c, (struct sockaddr *)&a, len,
+				    WEFT_FOREVER), -ECONNREFUSED);
+	CHECK_EQ(weft_close(c), 0);
+	CHECK_EQ(listen(l, 4), 0);
+	c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK_EQ(weft_connect_until(c, (struct sockaddr *)&a, len,
+				    WEFT_FOREVER), 0);
+	/* The socket's own flags are left as they were: blocking. */
+	fl = fcntl(c, F_GETFL);
+	CHECK_EQ(fl & O_NONBLOCK, 0);
+	fl = weft_accept_until(l, NULL, NULL, SOCK_CLOEXEC, WEFT_FOREVER);
+	CHECK(fl >= 0);
+	/* Nothing more to accept: the deadline passes. */
+	CHECK_EQ(weft_accept_until(l, NULL, NULL, 0,
+				   weft_now_ns() + 1000000), -ETIMEDOUT);
+	CHECK_EQ(weft_close(fl), 0);
+	CHECK_EQ(weft_close(c), 0);
+	CHECK_EQ(weft_close(l), 0);
+	return NULL;
+}
+
+TEST(connect_and_accept)
+{
+	ASSERT_EQ(run_on(1, connects, NULL), 0);
+	ASSERT_CHECKS();
+}
+
+/*
+ * One fiber reads a socket while another writes to it (two waiters of one
+ * fd, each direction); O_NONBLOCK on the fd changes nothing: the calls
+ * park. Enough data to fill the socket buffer, so the writer waits too.
+ */
+#define BULK	(4 << 20)
+
+static void *bulk_reader(void *arg)
+{
+	static char buf[65536];
+	long got = 0, sum = 0, n;
+
+	(void)arg;
+	while (got < BULK && (n = weft_recv_until(sp[1], buf, sizeof(buf), 0,
+						  WEFT_FOREVER)) > 0) {
+		for (long i = 0; i < n; i++)
+			sum += (unsigned char)buf[i];
+		got += n;
+	}
+	CHECK_EQ(got, BULK);
+	return (void *)sum;
+}
+
+static void *bulk_writer(void *arg)
+{
+	static char buf[65536];
+	long sent = 0, sum = 0, n;
+
+	(void)arg;
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (char)(i * 7);
+	while (sent < BULK) {
+		n = weft_send_until(sp[1], buf,
+				    BULK - sent < (long)sizeof(buf) ?
+				    (size_t)(BULK - sent) : sizeof(buf),
+				    MSG_NOSIGNAL, WEFT_FOREVER);
+		CHECK(n > 0);
+		if (n <= 0)
+			break;
+		for (long i = 0; i < n; i++)
+			sum += (unsigned char)buf[i];
+		sent += n;
+	}
+	return (void *)sum;
+}
+
+/* The far end echoes everything back. */
+static void *bulk_echo(void *arg)
+{
+	static char buf[65536];
+	long n;
+
+	(void)arg;
+	while ((n = weft_read(sp[0], buf, sizeof(buf))) > 0)
+		for (long off = 0, m; off < n; off += m) {
+			m = weft_write(sp[0], buf + off, n - off);
+			CHECK(m > 0);
+			if (m <= 0)
+				return NULL;
+		}
+	return NULL;
+}
+
+static void *both_ways(void *arg)
+{
+	uint64_t r, w, e;
+	void *rs, *ws;
+
+	(void)arg;
+	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sp), 0);
+	CHECK_EQ(weft_spawn(&e, NULL, bulk_echo, NULL), 0);
+	CHECK_EQ(weft_spawn(&r, NULL, bulk_reader, NULL), 0);
+	CHECK_EQ(weft_spawn(&w, NULL, bulk_writer, NULL), 0);
+	CHECK_EQ(weft_join(w, &ws), 0);
+	CHECK_EQ(weft_join(r, &rs), 0);
+	CHECK_EQ((long)rs, (long)ws);
+	CHECK_EQ(shutdown(sp[1], SHUT_WR), 0);
+	CHECK_EQ(weft_join(e, NULL), 0);
+	CHECK_EQ(weft_close(sp[0]), 0);
+	CHECK_EQ(weft_close(sp[1]), 0);
+	return NULL;
+}
+
+TEST_F(io, a_reader_and_a_writer_on_one_socket)
+{
+	ASSERT_EQ(run_on(variant->workers, both_ways, NULL), 0);
+	ASSERT_CHECKS();
+}
+
+/* ---- io_uring denied: the epoll backend, and one line saying so ---- */
+
+static void denied_child(void *arg)
+{
+	int err = (int)(long)arg;
+
+	unsetenv("WEFT_BACKEND");
+	if (deny_io_uring(err))
+		exit(2);
+	exit(run_on(2, tcp, NULL) || check_nfail);
+}
+
+static void denied(struct __test_metadata *_metadata, int err,
+		   const char *says)
+{
+	char out[4096];
 	int status;
 
-	ASSERT_EQ(harness_run_child(no_ring_child, NULL, NULL, 0, &status),
-		  0);
+	ASSERT_EQ(harness_run_child(denied_child, (void *)(long)err, out,
+				    sizeof(out), &status), 0);
+	TH_LOG("%s", out);
 	ASSERT_TRUE(WIFEXITED(status));
 	ASSERT_EQ(WEXITSTATUS(status), 0);
+	ASSERT_NE_NULL(strstr(out, says));
+}
+
+TEST(io_uring_denied_with_eperm_falls_back_to_epoll)
+{
+	denied(_metadata, EPERM, "weft: I/O backend epoll: io_uring "
+	       "unavailable (Operation not permitted: seccomp");
+}
+
+TEST(io_uring_denied_with_enosys_falls_back_to_epoll)
+{
+	denied(_metadata, ENOSYS, "weft: I/O backend epoll: io_uring "
+	       "unavailable (Function not implemented)");
 }
 
 TEST_HARNESS_MAIN
