@@ -3,11 +3,13 @@
 #
 # bench/echo.sh - one run of the echo benchmark: a server and its client.
 #
-# usage: bench/echo.sh BUILD_DIR SERVER CONNS SECONDS [MSG_BYTES]
+# usage: bench/echo.sh BUILD_DIR SERVER CONNS SECONDS [MSG_BYTES] [VAR=VALUE]...
 #
 #   SERVER   the server binary, relative to BUILD_DIR/bench (echo_server,
 #            peers/echo_epoll, ...), or an impl name: weft (echo_server),
 #            epoll, threads, go (peers/echo_IMPL)
+#   VAR=VALUE  put in the server's environment (WEFT_BACKEND=epoll, ...);
+#            IMPL=name labels the result lines instead (weft-epoll, ...)
 #
 # Starts the server on a free port ("SERVER 0" must print
 # "listening port=P pid=N" first), checks that it echoes a byte, runs
@@ -23,11 +25,24 @@ set -u
 
 PROG=${0##*/}
 usage() {
-	echo "usage: $PROG BUILD_DIR SERVER|IMPL CONNS SECONDS [MSG_BYTES]" >&2
+	echo "usage: $PROG BUILD_DIR SERVER|IMPL CONNS SECONDS [MSG_BYTES] [VAR=VALUE]..." >&2
 	exit 2
 }
-(($# >= 4 && $# <= 5)) || usage
-BUILD_DIR=$1 SERVER=$2 CONNS=$3 SECS=$4 MSG=${5:-64}
+(($# >= 4)) || usage
+BUILD_DIR=$1 SERVER=$2 CONNS=$3 SECS=$4 MSG=64
+shift 4
+if (($#)) && [[ $1 =~ ^[0-9]+$ ]]; then
+	MSG=$1
+	shift
+fi
+label='' env=()
+for a; do
+	[[ $a =~ ^[A-Z_][A-Z0-9_]*= ]] || usage
+	case $a in
+	IMPL=*) label=${a#IMPL=} ;;
+	*) env+=("$a") ;;
+	esac
+done
 
 case $SERVER in
 */* | echo_*) ;;
@@ -37,6 +52,7 @@ esac
 IMPL=${SERVER##*/}
 IMPL=${IMPL#echo_}
 [[ $IMPL == server ]] && IMPL=weft
+[[ -n $label ]] && IMPL=$label
 server=$BUILD_DIR/bench/$SERVER
 client=$BUILD_DIR/bench/echo_client
 for f in "$server" "$client"; do
@@ -59,7 +75,7 @@ trap stop EXIT
 trap 'exit 143' TERM
 trap 'exit 130' INT
 
-coproc SRV { exec "$server" 0; }
+coproc SRV { exec env "${env[@]}" "$server" 0; }
 # shellcheck disable=SC2153 # SRV_PID: set by coproc SRV
 srv_pid=$SRV_PID
 line=

@@ -71,6 +71,9 @@ set -u
 # tracefs). req/s is the one unit here that is not a cost: for bench=echo a
 # weft/peer ratio > 1 means weft is faster. 10000 connections need an
 # RLIMIT_NOFILE hard limit >= 10064; below that the client skips the row.
+# Variants of weft's server take VAR=VALUE arguments (the server's
+# environment, IMPL= the label): the epoll backend, the setup flags and
+# the direct first attempts (WEFT_RING_SETUP, WEFT_IO_TRY in weft(7)).
 BENCH_TABLE='
 switch   weft            switch_bench
 switch   boost.context   peers/switch_boost_context
@@ -111,6 +114,12 @@ rseq     weft            rseq_bench
 echo     weft            echo_server             100 3
 echo     weft            echo_server             1000 3
 echo     weft            echo_server             10000 3
+echo     weft-try-send   echo_server             1000 3 WEFT_IO_TRY=send IMPL=weft-try-send
+echo     weft-try-recv   echo_server             1000 3 WEFT_IO_TRY=recv IMPL=weft-try-recv
+echo     weft-coop       echo_server             1000 3 WEFT_RING_SETUP=coop IMPL=weft-coop
+echo     weft-epoll      echo_server             100 3 WEFT_BACKEND=epoll IMPL=weft-epoll
+echo     weft-epoll      echo_server             1000 3 WEFT_BACKEND=epoll IMPL=weft-epoll
+echo     weft-epoll      echo_server             10000 3 WEFT_BACKEND=epoll IMPL=weft-epoll
 echo     epoll           peers/echo_epoll        100 3
 echo     epoll           peers/echo_epoll        1000 3
 echo     epoll           peers/echo_epoll        10000 3
@@ -313,7 +322,8 @@ parse_output() {
 		VALUES[$key]+=" $v"
 		UNIT[$key]=$u
 		EXTRA[$key]=$extra # keys of the last run win
-		[[ ${JOB_IMPL[j]} == weft ]] && IS_WEFT[$key]=1
+		[[ ${JOB_IMPL[j]} == weft || ${JOB_IMPL[j]} == weft-* ]] &&
+			IS_WEFT[$key]=1
 		((ACCEPTED++))
 	done <<<"$out"
 }
@@ -421,6 +431,8 @@ report_bench() {
 				if [[ -z $bestd ]] || ((d < bestd)); then best=$wk bestd=$d; fi
 			done
 			[[ -n $best ]] || continue
+			# A weft variant (weft-epoll, ...) only at its own n=.
+			[[ $wi != weft && ${best##*|} != "$n" ]] && continue
 			compared=1 used[$best]=1
 			wn=${best##*|}
 			nkeys=''

@@ -1911,6 +1911,12 @@ static void abandon(unsigned int cls, uint32_t index, void *top, void *arg)
 }
 
 static const char *const backend_names[] = { "io_uring", "epoll", NULL };
+static const char *const ring_setup_names[] = {
+	"defer", "coop", "plain", "sqpoll", NULL,
+};
+static const char *const io_try_names[] = {
+	"none", "send", "recv", "both", NULL,
+};
 
 struct config {
 	unsigned int workers;
@@ -1921,6 +1927,7 @@ static int config(const struct weft_rt_attr *attr, struct weft_rt *rt,
 		  struct config *c, const struct weft_topo *topo)
 {
 	unsigned long workers, budget, stall_ms, spin_us;
+	int io_try = 0;
 	size_t stack;
 	bool pin;
 	int guard, ret;
@@ -1950,6 +1957,12 @@ static int config(const struct weft_rt_attr *attr, struct weft_rt *rt,
 		ret = weft_env_choice("WEFT_BACKEND", backend_names, 0,
 				      &c->backend);
 	if (!ret)
+		ret = weft_env_choice("WEFT_RING_SETUP", ring_setup_names, 0,
+				      &rt->ring_setup);
+	if (!ret)
+		ret = weft_env_choice("WEFT_IO_TRY", io_try_names, IO_TRY_DEFAULT,
+				      &io_try);
+	if (!ret)
 		ret = weft_rseq_init();		/* WEFT_RSEQ */
 	if (!ret)
 		ret = weft__offload_init();	/* WEFT_OFFLOAD_THREADS */
@@ -1970,6 +1983,7 @@ static int config(const struct weft_rt_attr *attr, struct weft_rt *rt,
 	rt->stall_ms = stall_ms;
 	rt->pin = pin;
 	rt->spin_ns = spin_us * 1000ULL;
+	rt->io_try = io_try;
 	rt->stack_cls = weft_stack_class(stack);
 	guard = weft_stack_init(guard);
 	if (guard < 0) {
@@ -1982,35 +1996,49 @@ static int config(const struct weft_rt_attr *attr, struct weft_rt *rt,
 	return 0;
 }
 
-/* A ring for idle sleeps and wakes, made on the worker's own thread. */
+/*
+ * A ring for idle sleeps, wakes and fiber I/O, made on the worker's own
+ * thread with the setup WEFT_RING_SETUP names, or the next one the kernel
+ * takes: defer (SINGLE_ISSUER|DEFER_TASKRUN: completions are posted only
+ * inside the worker's own io_uring_enter), coop (COOP_TASKRUN), plain, or
+ * sqpoll (a kernel thread polls the SQ; SINGLE_ISSUER).
+ */
 static int ring_init(struct weft_worker *w)
 {
-	static const unsigned int flags[] = {
-		IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
-		IORING_SETUP_COOP_TASKRUN,
-		0,
+	static const struct {
+		unsigned int flags;
+		const char *name;
+	} setups[] = {
+		{ IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+		  "SINGLE_ISSUER|DEFER_TASKRUN" },
+		{ IORING_SETUP_COOP_TASKRUN, "COOP_TASKRUN" },
+		{ 0, "no flags" },
+		{ IORING_SETUP_SQPOLL | IORING_SETUP_SINGLE_ISSUER,
+		  "SQPOLL|SINGLE_ISSUER" },
 	};
-	static const char *const names[] = {
-		"SINGLE_ISSUER|DEFER_TASKRUN", "COOP_TASKRUN", "no flags",
-	};
+	struct io_uring_params p;
 	struct io_uring_sqe *sqe;
-	unsigned int i;
+	unsigned int i = w->rt->ring_setup;
 	int ret = -ENOSYS;
 
 	w->ring = calloc(1, sizeof(*w->ring));
 	if (!w->ring)
 		return -ENOMEM;
-	for (i = 0; i < ARRAY_SIZE(flags); i++) {
-		ret = io_uring_queue_init(64, w->ring, flags[i]);
-		if (ret != -EINVAL)
+	/* sqpoll falls back to defer; the others down the list. */
+	for (; i < ARRAY_SIZE(setups); i = i == 3 ? 0 : i + 1) {
+		memset(&p, 0, sizeof(p));
+		p.flags = setups[i].flags;
+		p.sq_thread_idle = 10;		/* ms before its thread sleeps */
+		ret = io_uring_queue_init_params(64, w->ring, &p);
+		if (ret != -EINVAL || i == 2)
 			break;
 	}
-	w->ring_flags = names[i < ARRAY_SIZE(flags) ? i : 0];
 	if (ret) {
 		free(w->ring);
 		w->ring = NULL;
 		return ret;
 	}
+	w->ring_flags = setups[i].name;
 	sqe = io_uring_get_sqe(w->ring);
 	io_uring_prep_read(sqe, w->efd, &w->efd_buf, sizeof(w->efd_buf), 0);
 	sqe->user_data = TAG_EFD;

@@ -288,6 +288,11 @@ static long try_now(const struct io_args *a, bool nowait_ok)
 	}
 }
 
+long weft__io_try(const struct io_args *a)
+{
+	return try_now(a, true);
+}
+
 static void *offload_io(void *arg)
 {
 	return (void *)(intptr_t)weft__sys_io(arg);
@@ -428,6 +433,7 @@ long weft__epoll_io(struct weft_worker *w, const struct io_args *a,
 				return ret;
 		}
 		ret = park(w, d, want, rs, ws, deadline);
+		w = weft__cur_worker;	/* it may resume on another */
 		if (ret)
 			return ret == -ETIMEDOUT && !deadline ? -EAGAIN : ret;
 	}

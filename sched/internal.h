@@ -248,6 +248,8 @@ struct weft_rt {
 	uint64_t spin_ns;
 	bool use_uring;
 	bool pin;
+	int ring_setup;			/* WEFT_RING_SETUP: an index */
+	int io_try;			/* WEFT_IO_TRY: IO_TRY_ bits */
 	struct weft_fiber *main;	/* the first fiber */
 
 	/* Read at every switch, written once: a line of their own. */
@@ -280,6 +282,14 @@ struct weft_rt {
 	bool has_monitor;
 	uint32_t monitor_futex;		/* set to stop it */
 };
+
+/*
+ * WEFT_IO_TRY: which ring operations first try the call without blocking
+ * (a data-ready socket then costs one syscall and no park). Chosen by
+ * measurement (Documentation/benchmarks.rst, "echo").
+ */
+enum { IO_TRY_SEND = 1, IO_TRY_RECV = 2 };
+#define IO_TRY_DEFAULT	0
 
 /* Count an event in a worker's statistics (its owner only). */
 #define STAT_INC(w, field, n) \

@@ -191,6 +191,11 @@ static struct io_uring_sqe *get_sqe(struct weft_worker *w)
 		weft__ring_flush(w);
 		sqe = io_uring_get_sqe(w->ring);
 	}
+	/* SQPOLL: its kernel thread takes the entries when it gets to them. */
+	while (!sqe && (w->ring->flags & IORING_SETUP_SQPOLL)) {
+		io_uring_sqring_wait(w->ring);
+		sqe = io_uring_get_sqe(w->ring);
+	}
 	return sqe;
 }
 
@@ -204,6 +209,19 @@ void weft__io_complete(struct weft_worker *w, struct weft_io *io, int res)
 		weft__wake_finish(&io->wt);
 }
 
+/* Which WEFT_IO_TRY bit lets @kind try the call before the ring. */
+static int try_bit(enum io_kind kind)
+{
+	switch (kind) {
+	case IO_WRITE: case IO_WRITEV: case IO_SEND: case IO_SENDMSG:
+		return IO_TRY_SEND;
+	case IO_READ: case IO_READV: case IO_RECV: case IO_RECVMSG:
+		return IO_TRY_RECV;
+	default:
+		return 0;
+	}
+}
+
 static long fiber_io(struct weft_worker *w, struct weft_fiber *self,
 		     const struct io_args *a, uint64_t deadline)
 {
@@ -213,6 +231,16 @@ static long fiber_io(struct weft_worker *w, struct weft_fiber *self,
 	struct weft_io io;
 	int st;
 
+	if (w->rt->io_try & try_bit(a->kind)) {
+		long r = weft__io_try(a);
+
+		STAT_INC(w, nsyscalls, 1);
+		if (r != -EAGAIN && r != -EOPNOTSUPP) {
+			if (r >= 0)
+				weft__await();
+			return r;
+		}
+	}
 	sqe = get_sqe(w);
 	if (!sqe)
 		return -EBUSY;

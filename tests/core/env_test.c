@@ -48,6 +48,10 @@ static const struct env_case bad[] = {
 	{ "WEFT_PIN", "2", "WEFT_PIN=\"2\" is not valid" },
 	{ "WEFT_BACKEND", "kqueue",
 	  "weft: WEFT_BACKEND=\"kqueue\" is not valid: expected one of io_uring or epoll\n" },
+	{ "WEFT_RING_SETUP", "fast",
+	  "weft: WEFT_RING_SETUP=\"fast\" is not valid: expected one of defer, coop, plain or sqpoll\n" },
+	{ "WEFT_IO_TRY", "yes",
+	  "weft: WEFT_IO_TRY=\"yes\" is not valid: expected one of none, send, recv or both\n" },
 	{ "WEFT_TOPOLOGY", "2x", "WEFT_TOPOLOGY=\"2x\" is not valid" },
 	{ "WEFT_RSEQ", "on", "WEFT_RSEQ=\"on\" is not valid" },
 };
