@@ -5,6 +5,8 @@
 #
 #   make			build into build/ (O=dir for elsewhere)
 #   make check			build and run the TAP test suite
+#   make check-docs		man pages: one per exported function, all clean
+#   make install		PREFIX=/usr/local DESTDIR= LIBDIR=$(PREFIX)/lib
 #   make bench [BENCH=name]	benchmarks against their peers
 #   make demo			the README's first command
 #   make deps			install (as root) or name what is missing
@@ -126,8 +128,15 @@ $(O)/tests/%: tests/%.c $(LIB_A) tests/harness.h tests/kselftest.h
 .PHONY: tests check
 tests: $(TESTS)
 
-check: deps all tests
-	$(Q)tools/weft-test-run $(TESTS)
+check: deps all tests check-abi
+	$(Q)tools/weft-test-run $(TESTS) $(TESTS_SH)
+
+# A man page for every name weft.map exports, each rendering without a
+# groff warning, and every WEFT_* variable in weft.7. Needs no build.
+.PHONY: check-docs
+check-docs:
+	$(call apt,man-db groff-base)
+	$(Q)tools/check-docs
 
 # ---- benchmarks ------------------------------------------------------------
 
@@ -163,6 +172,107 @@ bench-build: $(BENCHES) $(PEERS)
 demo: deps bench-deps
 	$(Q)$(MAKE) --no-print-directory SANITIZE= bench-build
 	$(Q)bench/run.sh -r 3 --table $(O)
+
+# ---- install ---------------------------------------------------------------
+
+# make install [PREFIX=/usr/local] [DESTDIR=] [LIBDIR=...]: the header, both
+# libraries with their links, weft.pc, the man pages and the user tools.
+# LIBDIR defaults to $(PREFIX)/lib whatever the distribution; a multiarch
+# or lib64 layout passes its own. Nothing here needs root when DESTDIR is set.
+BINDIR		?= $(PREFIX)/bin
+LIBDIR		?= $(PREFIX)/lib
+INCLUDEDIR	?= $(PREFIX)/include
+MANDIR		?= $(PREFIX)/share/man
+PKGCONFIGDIR	?= $(LIBDIR)/pkgconfig
+NM		?= nm
+
+MAN_PAGES := $(wildcard Documentation/man/*.1 Documentation/man/*.3 \
+			Documentation/man/*.7)
+# Programs for users, installed to $(BINDIR) when they have been built:
+# append the path under $(O) and build it from `all`. Developer tools
+# (tools/weft-test-run, tools/weft-abi-check) stay out.
+TOOLS_INSTALL += $(O)/tools/weft-run $(O)/tools/weft-stat
+
+# weft.pc keeps the real prefix; a staged tree is read with
+# PKG_CONFIG_SYSROOT_DIR=$(DESTDIR) (tests/install/install_test.sh does).
+# The liburing and numa .pc files are not Requires.private: the build
+# finds both on the default paths without pkg-config, weft.h includes
+# neither, and a missing numa.pc (older numactl has none) would break even
+# `pkg-config --cflags weft`.
+pc_dir = $(patsubst $(PREFIX)/%,$${prefix}/%,$(1))
+# Where things land, DESTDIR included.
+dest_lib = $(DESTDIR)$(LIBDIR)
+dest_man = $(foreach p,$(MAN_PAGES), \
+	$(DESTDIR)$(MANDIR)/man$(patsubst .%,%,$(suffix $(p)))/$(notdir $(p)))
+
+$(O)/weft.pc: FORCE
+	$(quiet) GEN $@
+	@mkdir -p $(@D)
+	$(Q)printf '%s\n' \
+		'prefix=$(PREFIX)' \
+		'libdir=$(call pc_dir,$(LIBDIR))' \
+		'includedir=$(call pc_dir,$(INCLUDEDIR))' \
+		'' \
+		'Name: weft' \
+		'Description: kernel-assisted user-space fiber scheduler' \
+		'Version: $(VERSION)' \
+		'Cflags: -I$${includedir}' \
+		'Libs: -L$${libdir} -lweft' \
+		'Libs.private: -luring -lnuma -pthread' >$@
+
+.PHONY: install uninstall FORCE
+FORCE:
+
+install: all $(O)/weft.pc
+	$(quiet) INSTALL "$(DESTDIR)$(INCLUDEDIR)/weft.h"
+	$(Q)install -D -m 644 uapi/weft.h $(DESTDIR)$(INCLUDEDIR)/weft.h
+	$(quiet) INSTALL "$(dest_lib)/libweft.a"
+	$(Q)install -D -m 644 $(LIB_A) $(dest_lib)/libweft.a
+	$(quiet) INSTALL "$(dest_lib)/libweft.so.$(VERSION)"
+	$(Q)install -D -m 755 $(LIB_SO) $(dest_lib)/libweft.so.$(VERSION)
+	$(Q)ln -sf libweft.so.$(VERSION) $(dest_lib)/libweft.so.$(VERSION_MAJOR)
+	$(Q)ln -sf libweft.so.$(VERSION) $(dest_lib)/libweft.so
+	$(quiet) INSTALL "$(DESTDIR)$(PKGCONFIGDIR)/weft.pc"
+	$(Q)install -D -m 644 $(O)/weft.pc $(DESTDIR)$(PKGCONFIGDIR)/weft.pc
+	$(if $(MAN_PAGES),$(quiet) INSTALL \
+		"$(DESTDIR)$(MANDIR) ($(words $(MAN_PAGES)) pages)")
+	$(Q)for p in $(MAN_PAGES); do \
+		install -D -m 644 $$p \
+			$(DESTDIR)$(MANDIR)/man$${p##*.}/$${p##*/} || exit; \
+	done
+	$(Q)for t in $(TOOLS_INSTALL); do \
+		[ -e $$t ] || continue; \
+		$(if $(Q),printf '  %-7s %s\n' INSTALL $(DESTDIR)$(BINDIR)/$${t##*/};) \
+		install -D -m 755 $$t $(DESTDIR)$(BINDIR)/$${t##*/} || exit; \
+	done
+
+uninstall:
+	$(quiet) RM "weft files under $(DESTDIR)$(PREFIX)"
+	$(Q)rm -f $(DESTDIR)$(INCLUDEDIR)/weft.h \
+		$(addprefix $(dest_lib)/,libweft.a libweft.so \
+			libweft.so.$(VERSION_MAJOR) libweft.so.$(VERSION)) \
+		$(DESTDIR)$(PKGCONFIGDIR)/weft.pc $(dest_man) \
+		$(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(TOOLS_INSTALL)))
+
+# ---- install and ABI checks (make check runs both) --------------------------
+
+# Run by weft-test-run next to the test binaries; they build against what
+# `make install` writes, with the compiler and sanitizers of this build.
+TESTS_SH := tests/install/install_test.sh
+
+check check-install: export WEFT_O := $(O)
+check check-install: export WEFT_CC := $(CC)
+check check-install: export WEFT_CFLAGS := $(SANFLAGS)
+
+.PHONY: check-install check-abi
+check-install: all
+	$(Q)tools/weft-test-run $(TESTS_SH)
+
+# The names libweft.so exports, weft.map lists and weft.h marks WEFT_API
+# are the same.
+check-abi: $(LIB_SO)
+	$(quiet) ABI "$(LIB_SO)"
+	$(Q)NM='$(NM)' tools/weft-abi-check $(LIB_SO) weft.map uapi/weft.h
 
 # ---- dependencies ----------------------------------------------------------
 

@@ -321,7 +321,11 @@ WEFT_EXPORT int weft_sleep_until_ns(uint64_t deadline_ns)
 
 WEFT_EXPORT int weft_sleep_ns(uint64_t ns)
 {
+	uint64_t now = weft_now_ns();
+
 	if (!ns)
 		return weft_yield();
-	return weft_sleep_until_ns(weft_now_ns() + ns);
+	/* Saturate: a huge @ns means forever, not a wrapped past deadline. */
+	return weft_sleep_until_ns(ns < WEFT_FOREVER - now ? now + ns
+							  : WEFT_FOREVER);
 }
