@@ -118,6 +118,53 @@ $(O)/lib/libweft.so: $(LIB_SO)
 	$(Q)ln -sf libweft.so.$(VERSION) $(O)/lib/libweft.so.$(VERSION_MAJOR)
 	$(Q)ln -sf libweft.so.$(VERSION) $@
 
+# ---- weft-run and its preload shim -----------------------------------------
+
+# libweft-preload.so: the shim (tools/preload/Kbuild) plus the library's
+# objects compiled again with tools/preload/real.h, which sends weft's own
+# libc calls to libc rather than to the shim's interposers. Unfortified:
+# the shim defines read() and friends itself.
+preload-y :=
+include tools/preload/Kbuild
+PRELOAD_SHIM := $(addprefix $(O)/tools/preload/,$(preload-y))
+PRELOAD_LIB_OBJS := $(addprefix $(O)/preload/,$(OBJS))
+PRELOAD_SO := $(O)/lib/libweft-preload.so
+WEFT_RUN := $(O)/tools/weft-run
+NOFORTIFY := -U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=0
+
+all: $(PRELOAD_SO) $(WEFT_RUN)
+
+$(O)/preload/%.o: %.c tools/preload/real.h
+	$(quiet) CC $@
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) $(NOFORTIFY) -include tools/preload/real.h \
+		$(CFLAGS) -c $< -o $@
+
+$(O)/preload/%.o: %.S
+	$(quiet) AS $@
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(O)/tools/preload/%.o: tools/preload/%.c
+	$(quiet) CC $@
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) $(NOFORTIFY) $(CFLAGS) -fvisibility=default \
+		-c $< -o $@
+
+$(PRELOAD_SO): $(PRELOAD_LIB_OBJS) $(PRELOAD_SHIM) tools/preload/preload.map
+	$(quiet) LD $@
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -shared \
+		-Wl,--version-script=tools/preload/preload.map -Wl,-z,defs \
+		-Wl,-z,nodelete -o $@ $(PRELOAD_LIB_OBJS) $(PRELOAD_SHIM) \
+		$(LDLIBS) -ldl
+
+# weft-run finds the shim next to itself (../lib), else in LIBDIR.
+$(WEFT_RUN): tools/weft-run.c
+	$(quiet) CC $@
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -DWEFT_VERSION='"$(VERSION)"' \
+		-DWEFT_LIBDIR='"$(LIBDIR)"' $< -o $@
+
 # ---- tests ---------------------------------------------------------------
 
 $(O)/tests/%: tests/%.c $(LIB_A) tests/harness.h tests/kselftest.h
@@ -308,4 +355,5 @@ bench-deps:
 clean:
 	rm -rf $(O)
 
--include $(LIB_OBJS:.o=.d) $(TESTS:=.d)
+-include $(LIB_OBJS:.o=.d) $(TESTS:=.d) $(PRELOAD_LIB_OBJS:.o=.d) \
+	$(PRELOAD_SHIM:.o=.d)

@@ -1342,6 +1342,17 @@ WEFT_EXPORT int weft_stats(unsigned int worker, struct weft_worker_stats *st)
 	return 0;
 }
 
+int weft__fiber_stack(uint64_t fid, void **lo, size_t *size)
+{
+	struct weft_fiber *f = weft__lookup(fid);
+
+	if (!f)
+		return -EINVAL;
+	*size = weft_stack_class_size(f->cls);
+	*lo = (char *)f->top - *size;
+	return 0;
+}
+
 WEFT_EXPORT int weft_name(uint64_t fid, char *buf, size_t len)
 {
 	struct weft_worker *w = weft__cur_worker;

@@ -437,6 +437,8 @@ void weft__ready_tail(struct weft_worker *w, struct weft_fiber *f);
 void weft__ready_any(struct weft_fiber *f);
 struct weft_worker *weft__park(struct weft_worker *w, struct weft_fiber *self);
 struct weft_fiber *weft__lookup(uint64_t fid);
+/* The stack slot of fiber @fid (the guard page included): 0, -EINVAL. */
+int weft__fiber_stack(uint64_t fid, void **lo, size_t *size);
 void weft__note_foreign(void);
 
 /* timer.c */
@@ -463,6 +465,11 @@ struct weft_fd_cancel {
 };
 
 void weft__cancels_run(struct weft_worker *w);
+/*
+ * @fd is about to be closed (or replaced by dup2): fibers waiting on it
+ * return -EBADF, their ring operations are cancelled (io.c).
+ */
+void weft__fd_forget(int fd);
 
 /* core.c: the running runtime (or NULL); wake @w if it sleeps. */
 struct weft_rt *weft__runtime(void);

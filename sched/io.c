@@ -520,16 +520,22 @@ static void cancel_fd_everywhere(struct weft_worker *self, int fd)
 	cancels_wait(req, n, self);
 }
 
-WEFT_EXPORT int weft_close(int fd)
+void weft__fd_forget(int fd)
 {
-	struct io_args a = { IO_CLOSE, fd, NULL, 0, IO_NOW, 0, NULL, 0 };
 	struct weft_worker *w = weft__cur_worker;
 
-	if (fd < 0)
-		return -EBADF;
 	cancel_fd_everywhere(w && w->cur ? w : NULL, fd);
 	if (weft__runtime())
 		weft__epoll_close(weft__runtime(), fd);
+}
+
+WEFT_EXPORT int weft_close(int fd)
+{
+	struct io_args a = { IO_CLOSE, fd, NULL, 0, IO_NOW, 0, NULL, 0 };
+
+	if (fd < 0)
+		return -EBADF;
+	weft__fd_forget(fd);
 	return do_io(&a, WEFT_FOREVER);
 }
 

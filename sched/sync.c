@@ -49,6 +49,7 @@
  *	  that only shows when the signaller holds the mutex.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -82,9 +83,17 @@ struct mutex {
 	 * the holder.
 	 */
 	uint64_t owner;
+	/*
+	 * Unused here: where pthread_mutex_t keeps its kind (offset 16) and
+	 * the preload shim its recursion count, so that a pthread mutex,
+	 * static initialisers included, is a weft mutex (tools/preload).
+	 */
+	uint32_t kind;
+	uint32_t count;
 	struct wq wq;			/* waiter.aux: 1 once it lost */
 };
 CHECK_FITS(mutex, weft_mutex);
+_Static_assert(offsetof(struct mutex, kind) == 16, "pthread_mutex_t.__kind");
 
 static inline struct mutex *to_mutex(struct weft_mutex *m)
 {

@@ -388,7 +388,7 @@ WEFT_API int weft_cancel(uint64_t fid);
  * whose operations are always ready cannot starve the others.
  */
 
-struct weft_mutex { uint64_t __opaque[4]; };
+struct weft_mutex { uint64_t __opaque[5]; };
 struct weft_cond { uint64_t __opaque[4]; };
 struct weft_rwlock { uint64_t __opaque[6]; };
 struct weft_sem { uint64_t __opaque[4]; };
