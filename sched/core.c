@@ -148,6 +148,7 @@
 #include <liburing.h>
 #include <linux/futex.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -778,9 +779,43 @@ void weft__ring_flush(struct weft_worker *w)
 	}
 }
 
+/*
+ * Hooks for the preload shim (tools/preload; NULL in libweft). The tick
+ * hook runs on each worker once per change of weft__tick_gen (e.g. to
+ * apply the program's signal mask on every worker); the monitor hook runs
+ * on the monitor thread after weft__monitor_kick(), which is safe in a
+ * signal handler.
+ */
+void (*weft__tick_hook)(struct weft_worker *w);
+uint32_t weft__tick_gen;
+void (*weft__monitor_hook)(void);
+static uint32_t monitor_poke;
+
+void weft__monitor_kick(void)
+{
+	struct weft_rt *rt = __atomic_load_n(&running_rt, __ATOMIC_ACQUIRE);
+
+	__atomic_store_n(&monitor_poke, 1, __ATOMIC_RELEASE);
+	if (rt)
+		weft__futex(&rt->monitor_futex, FUTEX_WAKE, 1, NULL);
+}
+
+static inline void tick_hook(struct weft_worker *w)
+{
+	uint32_t gen = __atomic_load_n(&weft__tick_gen, __ATOMIC_ACQUIRE);
+
+	if (unlikely(gen != w->tick_gen)) {
+		if (weft__tick_hook)
+			weft__tick_hook(w);
+		/* Release: the hook's work is done, for whoever waits. */
+		__atomic_store_n(&w->tick_gen, gen, __ATOMIC_RELEASE);
+	}
+}
+
 /* Every TICK_PERIOD rounds: timers, submissions and completions. */
 static WEFT_NOINLINE void tick(struct weft_worker *w)
 {
+	tick_hook(w);
 	weft__timers_run(w, weft_now_ns());
 	if (w->ring) {
 		weft__ring_flush(w);
@@ -1707,6 +1742,7 @@ static struct weft_fiber *find_work(struct weft_worker *w)
 			spin_stop(w, false);
 			return NULL;
 		}
+		tick_hook(w);
 		weft__timers_run(w, weft_now_ns());
 		if ((f = pick(w)))
 			break;
@@ -1855,6 +1891,9 @@ static void *monitor_main(void *arg)
 		uint64_t now;
 
 		weft__futex(&rt->monitor_futex, FUTEX_WAIT, 0, &ts);
+		if (__atomic_exchange_n(&monitor_poke, 0, __ATOMIC_ACQ_REL) &&
+		    weft__monitor_hook)
+			weft__monitor_hook();
 		now = weft_now_ns();
 		for (i = 0; i < rt->nworkers; i++) {
 			struct weft_worker *w = &rt->workers[i];
@@ -2277,9 +2316,16 @@ WEFT_EXPORT int weft_run(const struct weft_rt_attr *attr,
 		ret = ret == -EAGAIN || ret == -ENOMEM ? ret : -EAGAIN;
 		goto out_worker0;
 	}
-	if (rt.stall_ms || c.workers > 1)
+	if (rt.stall_ms || c.workers > 1) {
+		sigset_t all, old;
+
+		/* No signal of the program's may land on the monitor. */
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
 		rt.has_monitor = !pthread_create(&rt.monitor, NULL,
 						 monitor_main, &rt);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	}
 	worker_loop(w);
 	for (i = 1; i < c.workers; i++)
 		pthread_join(rt.workers[i].thread, NULL);

@@ -180,6 +180,7 @@ struct weft_worker {
 	bool idle_blocked;		/* idle with no timers; see idle_sleep */
 	bool pin;			/* WEFT_PIN and a real CPU */
 	bool poll_owed;			/* netpoll after this switch's post */
+	uint32_t tick_gen;		/* weft__tick_gen done (release) */
 	uint64_t nwaits;		/* for unique wait seqs */
 	struct fifo local;		/* bound fibers, never stolen */
 	unsigned int *victims;		/* steal order, nearest first */
@@ -496,6 +497,12 @@ static inline bool weft__netpoll_due(struct weft_rt *rt)
 	return __atomic_load_n(&rt->io_waiting, __ATOMIC_RELAXED) &&
 	       !__atomic_load_n(&rt->poller, __ATOMIC_RELAXED);
 }
+
+/* core.c: hooks for the preload shim (see core.c). */
+extern void (*weft__tick_hook)(struct weft_worker *w);
+extern uint32_t weft__tick_gen;
+extern void (*weft__monitor_hook)(void);
+void weft__monitor_kick(void);
 
 /* fls.c */
 void weft__fls_run_destructors(struct weft_fiber *f);

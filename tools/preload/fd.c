@@ -143,6 +143,18 @@ static long io_ret(long r)
 	return -1;
 }
 
+/*
+ * @call again while a signal with SA_RESTART interrupted it: the kernel
+ * restarts these, unless the socket has a timeout (@timeo).
+ */
+#define RESTARTING(timeo, call) ({					\
+	long __r;							\
+	do								\
+		__r = (call);						\
+	while (__r == -ECANCELED && !(timeo) && shim_restart());	\
+	__r;								\
+})
+
 /* ---- read and write ---- */
 
 ssize_t read(int fd, void *buf, size_t n)
@@ -151,7 +163,8 @@ ssize_t read(int fd, void *buf, size_t n)
 
 	if (!parks(fd, &s))
 		return REAL(read)(fd, buf, n);
-	return io_ret(weft_read_until(fd, buf, n, after(s->rcv_ns)));
+	return io_ret(RESTARTING(s->rcv_ns,
+				 weft_read_until(fd, buf, n, after(s->rcv_ns))));
 }
 
 ssize_t write(int fd, const void *buf, size_t n)
@@ -160,7 +173,8 @@ ssize_t write(int fd, const void *buf, size_t n)
 
 	if (!parks(fd, &s))
 		return REAL(write)(fd, buf, n);
-	return io_ret(weft_write_until(fd, buf, n, after(s->snd_ns)));
+	return io_ret(RESTARTING(s->snd_ns,
+				 weft_write_until(fd, buf, n, after(s->snd_ns))));
 }
 
 ssize_t readv(int fd, const struct iovec *iov, int cnt)
@@ -169,7 +183,8 @@ ssize_t readv(int fd, const struct iovec *iov, int cnt)
 
 	if (!parks(fd, &s))
 		return REAL(readv)(fd, iov, cnt);
-	return io_ret(weft_readv_until(fd, iov, cnt, after(s->rcv_ns)));
+	return io_ret(RESTARTING(s->rcv_ns,
+				 weft_readv_until(fd, iov, cnt, after(s->rcv_ns))));
 }
 
 ssize_t writev(int fd, const struct iovec *iov, int cnt)
@@ -178,7 +193,8 @@ ssize_t writev(int fd, const struct iovec *iov, int cnt)
 
 	if (!parks(fd, &s))
 		return REAL(writev)(fd, iov, cnt);
-	return io_ret(weft_writev_until(fd, iov, cnt, after(s->snd_ns)));
+	return io_ret(RESTARTING(s->snd_ns,
+				 weft_writev_until(fd, iov, cnt, after(s->snd_ns))));
 }
 
 ssize_t pread(int fd, void *buf, size_t n, off_t off)
@@ -218,7 +234,9 @@ ssize_t recv(int fd, void *buf, size_t n, int flags)
 
 	if ((flags & MSG_DONTWAIT) || !parks(fd, &s))
 		return REAL(recv)(fd, buf, n, flags);
-	return io_ret(weft_recv_until(fd, buf, n, flags, after(s->rcv_ns)));
+	return io_ret(RESTARTING(s->rcv_ns,
+				 weft_recv_until(fd, buf, n, flags,
+						 after(s->rcv_ns))));
 }
 
 ssize_t send(int fd, const void *buf, size_t n, int flags)
@@ -227,7 +245,9 @@ ssize_t send(int fd, const void *buf, size_t n, int flags)
 
 	if ((flags & MSG_DONTWAIT) || !parks(fd, &s))
 		return REAL(send)(fd, buf, n, flags);
-	return io_ret(weft_send_until(fd, buf, n, flags, after(s->snd_ns)));
+	return io_ret(RESTARTING(s->snd_ns,
+				 weft_send_until(fd, buf, n, flags,
+						 after(s->snd_ns))));
 }
 
 ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
@@ -236,7 +256,9 @@ ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 
 	if ((flags & MSG_DONTWAIT) || !parks(fd, &s))
 		return REAL(recvmsg)(fd, msg, flags);
-	return io_ret(weft_recvmsg_until(fd, msg, flags, after(s->rcv_ns)));
+	return io_ret(RESTARTING(s->rcv_ns,
+				 weft_recvmsg_until(fd, msg, flags,
+						    after(s->rcv_ns))));
 }
 
 ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
@@ -245,7 +267,9 @@ ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 
 	if ((flags & MSG_DONTWAIT) || !parks(fd, &s))
 		return REAL(sendmsg)(fd, msg, flags);
-	return io_ret(weft_sendmsg_until(fd, msg, flags, after(s->snd_ns)));
+	return io_ret(RESTARTING(s->snd_ns,
+				 weft_sendmsg_until(fd, msg, flags,
+						    after(s->snd_ns))));
 }
 
 ssize_t recvfrom(int fd, void *buf, size_t n, int flags,
@@ -262,7 +286,8 @@ ssize_t recvfrom(int fd, void *buf, size_t n, int flags,
 		m.msg_name = addr;
 		m.msg_namelen = *alen;
 	}
-	r = weft_recvmsg_until(fd, &m, flags, after(s->rcv_ns));
+	r = RESTARTING(s->rcv_ns, weft_recvmsg_until(fd, &m, flags,
+							    after(s->rcv_ns)));
 	if (r >= 0 && addr && alen)
 		*alen = m.msg_namelen;
 	return io_ret(r);
@@ -280,7 +305,9 @@ ssize_t sendto(int fd, const void *buf, size_t n, int flags,
 		return REAL(sendto)(fd, buf, n, flags, addr, alen);
 	if (!addr)
 		m.msg_namelen = 0;
-	return io_ret(weft_sendmsg_until(fd, &m, flags, after(s->snd_ns)));
+	return io_ret(RESTARTING(s->snd_ns,
+				 weft_sendmsg_until(fd, &m, flags,
+						    after(s->snd_ns))));
 }
 
 int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags,
@@ -351,8 +378,9 @@ int accept4(int fd, struct sockaddr *addr, socklen_t *alen, int flags)
 	if (!parks(fd, &s)) {
 		r = REAL(accept4)(fd, addr, alen, flags);
 	} else {
-		r = io_ret(weft_accept_until(fd, addr, alen, flags,
-					     after(s->rcv_ns)));
+		r = io_ret(RESTARTING(s->rcv_ns,
+				      weft_accept_until(fd, addr, alen, flags,
+							after(s->rcv_ns))));
 	}
 	if (r >= 0)
 		shim_fd_forget(r);
@@ -371,7 +399,8 @@ int connect(int fd, const struct sockaddr *addr, socklen_t alen)
 
 	if (!parks(fd, &s))
 		return REAL(connect)(fd, addr, alen);
-	r = weft_connect_until(fd, addr, alen, after(s->snd_ns));
+	r = RESTARTING(s->snd_ns, weft_connect_until(fd, addr, alen,
+							  after(s->snd_ns)));
 	/* A socket timeout leaves the connection in progress. */
 	return io_ret(r == -ETIMEDOUT ? -EINPROGRESS : r);
 }

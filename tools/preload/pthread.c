@@ -290,7 +290,9 @@ int pthread_kill(pthread_t th, int sig)
 	if (!sig)
 		return 0;
 	/* Its handler runs on the worker; its wait ends with EINTR. */
-	__atomic_store_n(&t->eintr, 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&t->eintr, shim_sig_restarts(sig) ? EINTR_RESTART
+							 : EINTR_PLAIN,
+			 __ATOMIC_RELEASE);
 	weft_cancel(t->fid);
 	return REAL(pthread_kill)(worker_thread(t), sig);
 }
@@ -998,8 +1000,12 @@ int sem_destroy(sem_t *s)
 
 static int sem_until(sem_t *s, uint64_t deadline)
 {
-	int r = weft_sem_wait_until(WSEM(s), deadline);
+	int r;
 
+	/* sem_wait and sem_timedwait are restarted under SA_RESTART. */
+	do
+		r = weft_sem_wait_until(WSEM(s), deadline);
+	while (r == -ECANCELED && shim_restart());
 	if (r == -ECANCELED)
 		r = -shim_canceled();	/* EINTR, or a cancellation point */
 	return shim_ret(r);

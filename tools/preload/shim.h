@@ -72,12 +72,15 @@ struct shim_thread {
 	uint32_t cancel_pending;
 	int cancel_state;		/* PTHREAD_CANCEL_ENABLE/DISABLE */
 	int cancel_type;
-	uint32_t eintr;			/* a signal interrupts the next wait */
+	uint32_t eintr;			/* EINTR_*: a signal ended its wait */
 	struct weft_wg done;		/* the fiber has finished */
 	jmp_buf exit_jb;		/* pthread_exit() lands here */
 	void **keys;			/* pthread_getspecific values, lazily */
 	char name[16];
 };
+
+/* Why a fiber's wait was interrupted by a signal (shim_thread.eintr). */
+enum { EINTR_NONE, EINTR_PLAIN, EINTR_RESTART };
 
 /* The calling fiber's shim_thread, or NULL (a plain thread). */
 struct shim_thread *shim_self(void);
@@ -96,6 +99,11 @@ int shim_thread_main(struct shim_thread *t);
  */
 int shim_canceled(void);
 void shim_testcancel(void);
+/*
+ * After -ECANCELED in a call the kernel restarts under SA_RESTART: should
+ * it wait again? (Acts on a pthread_cancel first.)
+ */
+bool shim_restart(void);
 
 /* Absolute timespec on @clk to a weft_now_ns() deadline. */
 uint64_t shim_deadline(clockid_t clk, const struct timespec *abs);
@@ -110,6 +118,11 @@ static inline long shim_ret(long r)
 	errno = (int)-r;
 	return -1;
 }
+
+/* signal.c */
+void shim_signal_init(void);
+void shim_signal_main(struct shim_thread *t);
+bool shim_sig_restarts(int sig);
 
 /* fd.c */
 void shim_fd_forget(int fd);

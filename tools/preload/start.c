@@ -102,6 +102,8 @@ static void *first_fiber(void *arg)
 	    rl.rlim_cur >= WEFT_STACK_MIN && rl.rlim_cur <= WEFT_STACK_MAX)
 		a.stack_size = rl.rlim_cur;
 	ret = weft_spawn(&t->fid, &a, main_fiber, t);
+	if (!ret)
+		shim_signal_main(t);	/* process signals interrupt it */
 	if (ret) {
 		weft_log("weft-run: cannot start main(): %s", strerror(-ret));
 		app_status = 127;
@@ -119,6 +121,7 @@ static int shim_main(int argc, char **argv, char **envp)
 	app_argc = argc;
 	app_argv = argv;
 	app_envp = envp;
+	shim_signal_init();
 	ret = weft_key_create(&self_key, NULL);
 	if (!ret)
 		ret = weft_run(NULL, first_fiber, &t, NULL);
@@ -218,6 +221,15 @@ int shim_canceled(void)
 
 	shim_testcancel();
 	if (t)
-		__atomic_store_n(&t->eintr, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&t->eintr, EINTR_NONE, __ATOMIC_RELAXED);
 	return EINTR;
+}
+
+bool shim_restart(void)
+{
+	struct shim_thread *t = shim_self();
+
+	shim_testcancel();
+	return t && __atomic_exchange_n(&t->eintr, EINTR_NONE,
+					__ATOMIC_ACQ_REL) == EINTR_RESTART;
 }

@@ -1,0 +1,331 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Signals for a program whose threads are fibers.
+ *
+ * EINTR
+ *	A handler the program installs runs through shim_handler(), which
+ *	calls it and then asks the monitor thread (a futex wake: safe in a
+ *	handler) to interrupt the main fiber's wait, as the kernel would
+ *	interrupt the main thread's system call. The interrupted call fails
+ *	with EINTR, unless the handler has SA_RESTART and the call is one
+ *	the kernel restarts (read, write, socket calls without a timeout,
+ *	sem_wait): that one waits again. Poll, select, epoll_wait and the
+ *	sleeps always fail with EINTR, as signal(7) lists. pthread_kill() of
+ *	a fiber interrupts that fiber.
+ *
+ * Masks
+ *	Signals delivered to the process go to any worker, whichever fiber
+ *	asked for a mask. The shim keeps one process mask: pthread_sigmask()
+ *	and sigprocmask() on a fiber change it and every worker applies it
+ *	(at its next tick; sleeping ones are woken to do so). A program that
+ *	blocks SIGTERM in main() and sigwait()s for it in a thread then works
+ *	as it did: sigwait() runs on the offload pool, whose threads have the
+ *	mask of the worker that started them.
+ */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shim.h"
+
+static struct sigaction app[_NSIG];	/* what the program installed */
+static sigset_t proc_mask;		/* the program's mask; the lock's */
+static struct weft_spin mask_lock;
+
+/* The main fiber's thread, interrupted for process signals. */
+static struct shim_thread *main_thread;
+static uint32_t main_restart;		/* SA_RESTART of the last signal */
+
+void shim_signal_main(struct shim_thread *t)
+{
+	main_thread = t;
+}
+
+/* Monitor thread: interrupt the main fiber if it is parked. */
+static void interrupt_main(void)
+{
+	struct shim_thread *t = main_thread;
+	struct weft_fiber *f;
+
+	if (!t || !t->fid)
+		return;
+	f = weft__lookup(t->fid);
+	if (!f || READ_ONCE(f->state) != FIBER_PARKED)
+		return;		/* running: nothing to interrupt */
+	__atomic_store_n(&t->eintr,
+			 __atomic_load_n(&main_restart, __ATOMIC_RELAXED) ?
+			 EINTR_RESTART : EINTR_PLAIN, __ATOMIC_RELEASE);
+	weft_cancel(t->fid);
+}
+
+static void shim_handler(int sig, siginfo_t *si, void *uc)
+{
+	const struct sigaction *a = &app[sig];
+	int saved = errno;
+
+	if (a->sa_flags & SA_SIGINFO)
+		a->sa_sigaction(sig, si, uc);
+	else if (a->sa_handler != SIG_DFL && a->sa_handler != SIG_IGN)
+		a->sa_handler(sig);
+	__atomic_store_n(&main_restart, !!(a->sa_flags & SA_RESTART),
+			 __ATOMIC_RELAXED);
+	weft__monitor_kick();
+	errno = saved;
+}
+
+bool shim_sig_restarts(int sig)
+{
+	return sig > 0 && sig < _NSIG && (app[sig].sa_flags & SA_RESTART);
+}
+
+/* Does sigaction() go through the shim for @sig? */
+static bool ours(int sig)
+{
+	return weft_shim_mode != SHIM_OFF && sig > 0 && sig < _NSIG &&
+	       sig != SIGKILL && sig != SIGSTOP;
+}
+
+int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+	struct sigaction real;
+	int r;
+
+	if (!ours(sig))
+		return REAL(sigaction)(sig, act, old);
+	weft__monitor_hook = interrupt_main;
+	if (!act) {
+		r = REAL(sigaction)(sig, NULL, old);
+		if (!r && old && old->sa_sigaction == shim_handler)
+			*old = app[sig];
+		return r;
+	}
+	real = *act;
+	if (act->sa_handler != SIG_DFL && act->sa_handler != SIG_IGN) {
+		real.sa_sigaction = shim_handler;
+		real.sa_flags |= SA_SIGINFO;
+	}
+	/* The program's handler first: a signal may come at once. */
+	struct sigaction prev = app[sig];
+
+	app[sig] = *act;
+	r = REAL(sigaction)(sig, &real, old);
+	if (r) {
+		app[sig] = prev;
+		return r;
+	}
+	if (old && old->sa_sigaction == shim_handler)
+		*old = prev;
+	return 0;
+}
+
+/* glibc's signal() calls its own sigaction: BSD semantics, SA_RESTART. */
+sighandler_t signal(int sig, sighandler_t h)
+{
+	struct sigaction act = { .sa_handler = h, .sa_flags = SA_RESTART };
+	struct sigaction old;
+
+	if (!ours(sig))
+		return REAL(signal)(sig, h);
+	sigemptyset(&act.sa_mask);
+	sigaddset(&act.sa_mask, sig);
+	if (sigaction(sig, &act, &old))
+		return SIG_ERR;
+	return old.sa_handler;
+}
+
+/* ---- masks ---- */
+
+/* Each worker, once per change: adopt the program's mask. */
+static void apply_mask(struct weft_worker *w)
+{
+	sigset_t m;
+
+	(void)w;
+	weft_spin_lock(&mask_lock);
+	m = proc_mask;
+	weft_spin_unlock(&mask_lock);
+	REAL(pthread_sigmask)(SIG_SETMASK, &m, NULL);
+}
+
+static int fiber_sigmask(int how, const sigset_t *set, sigset_t *old)
+{
+	struct weft_rt *rt = weft__runtime();
+	uint64_t end;
+	uint32_t gen;
+	sigset_t next;
+
+	if (how != SIG_BLOCK && how != SIG_UNBLOCK && how != SIG_SETMASK)
+		return EINVAL;
+	weft_spin_lock(&mask_lock);
+	if (old)
+		*old = proc_mask;
+	if (set) {
+		next = proc_mask;
+		if (how == SIG_BLOCK)
+			sigorset(&next, &next, set);
+		else if (how == SIG_UNBLOCK) {
+			for (int s = 1; s < _NSIG; s++)
+				if (sigismember(set, s))
+					sigdelset(&next, s);
+		} else {
+			next = *set;
+		}
+		sigdelset(&next, SIGKILL);
+		sigdelset(&next, SIGSTOP);
+		proc_mask = next;
+	}
+	weft_spin_unlock(&mask_lock);
+	if (!set)
+		return 0;
+	weft__tick_hook = apply_mask;
+	gen = __atomic_add_fetch(&weft__tick_gen, 1, __ATOMIC_RELEASE);
+	apply_mask(NULL);	/* this worker at once */
+	/*
+	 * The others before we return: a signal sent next must not land on
+	 * a worker with the old mask. Woken if asleep; bounded, in case one
+	 * is stuck in a long call (then it applies the mask later).
+	 */
+	end = weft_now_ns() + 100000000ULL;
+	for (unsigned int i = 0; rt && i < rt->nworkers; i++) {
+		struct weft_worker *w = &rt->workers[i];
+
+		if (w == weft__cur_worker)
+			continue;
+		while ((int32_t)(__atomic_load_n(&w->tick_gen,
+						 __ATOMIC_ACQUIRE) - gen) < 0 &&
+		       weft_now_ns() < end) {
+			weft__kick(w);
+			weft_yield();
+		}
+	}
+	return 0;
+}
+
+int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
+{
+	if (!shim_fiber())
+		return REAL(pthread_sigmask)(how, set, old);
+	return fiber_sigmask(how, set, old);
+}
+
+int sigprocmask(int how, const sigset_t *set, sigset_t *old)
+{
+	int r;
+
+	if (!shim_fiber())
+		return REAL(sigprocmask)(how, set, old);
+	r = fiber_sigmask(how, set, old);
+	return shim_ret(-r);
+}
+
+/* Seed the process mask from the thread that runs main(). */
+void shim_signal_init(void)
+{
+	REAL(pthread_sigmask)(SIG_SETMASK, NULL, &proc_mask);
+}
+
+/* ---- waiting for signals: on the offload pool ---- */
+
+struct sigw {
+	const sigset_t *set;
+	siginfo_t *info;
+	const struct timespec *tmo;
+	int kind;			/* 0 sigwait, 1 waitinfo, 2 timedwait */
+	int ret, err;
+	struct weft_wg done;
+};
+
+static void *sigw_call(void *arg)
+{
+	struct sigw *s = arg;
+	int sig;
+
+	switch (s->kind) {
+	case 0:
+		s->ret = REAL(sigwait)(s->set, &sig);
+		if (!s->ret)
+			s->err = sig;	/* the signal, for sigwait's *sig */
+		break;
+	case 1:
+		s->ret = REAL(sigwaitinfo)(s->set, s->info);
+		s->err = errno;
+		break;
+	default:
+		s->ret = REAL(sigtimedwait)(s->set, s->info, s->tmo);
+		s->err = errno;
+		break;
+	}
+	weft_wg_done(&s->done);
+	return NULL;
+}
+
+static int offload_sigw(struct sigw *s)
+{
+	int r;
+
+	weft_wg_add(&s->done, 1);
+	r = weft_offload(sigw_call, s, NULL);
+	if (r && r != -ECANCELED)
+		return r;
+	while (weft_wg_wait(&s->done) == -ECANCELED)
+		;
+	return 0;
+}
+
+int sigwait(const sigset_t *set, int *sig)
+{
+	struct sigw s = { .set = set, .kind = 0 };
+	int r;
+
+	if (!shim_fiber())
+		return REAL(sigwait)(set, sig);
+	r = offload_sigw(&s);
+	if (r)
+		return -r;
+	if (!s.ret)
+		*sig = s.err;
+	return s.ret;
+}
+
+int sigwaitinfo(const sigset_t *set, siginfo_t *info)
+{
+	struct sigw s = { .set = set, .info = info, .kind = 1 };
+	int r;
+
+	if (!shim_fiber())
+		return REAL(sigwaitinfo)(set, info);
+	r = offload_sigw(&s);
+	if (r)
+		return shim_ret(r);
+	if (s.ret < 0)
+		errno = s.err;
+	return s.ret;
+}
+
+int sigtimedwait(const sigset_t *set, siginfo_t *info,
+		 const struct timespec *tmo)
+{
+	struct sigw s = { .set = set, .info = info, .tmo = tmo, .kind = 2 };
+	int r;
+
+	if (!shim_fiber())
+		return REAL(sigtimedwait)(set, info, tmo);
+	r = offload_sigw(&s);
+	if (r)
+		return shim_ret(r);
+	if (s.ret < 0)
+		errno = s.err;
+	return s.ret;
+}
+
+/* pause(): until a handler runs (the main fiber), or forever. */
+int pause(void)
+{
+	if (!shim_fiber())
+		return REAL(pause)();
+	while (weft_sleep_until_ns(WEFT_FOREVER) != -ECANCELED)
+		;
+	shim_testcancel();
+	errno = EINTR;
+	return -1;
+}
