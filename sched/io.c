@@ -31,6 +31,7 @@
 #include <liburing.h>
 #include <poll.h>
 #include <sched.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -307,12 +308,84 @@ WEFT_EXPORT ssize_t weft_read(int fd, void *buf, size_t len)
 	return weft_read_until(fd, buf, len, WEFT_FOREVER);
 }
 
+/*
+ * A blocking write to a pipe or a stream socket returns once all of it is
+ * in (or on an error or the deadline: then the count so far). The ring
+ * and the epoll backend may take part of it at a time: go on from there.
+ * A copy of the iovec (and msghdr) is advanced, never the caller's.
+ */
+#define IOV_COPY	64
+
+static long write_all(struct io_args *a, uint64_t deadline)
+{
+	struct iovec iov[IOV_COPY];
+	struct msghdr msg;
+	size_t cnt = 0;
+	long done = 0, r;
+
+	for (;;) {
+		r = do_io(a, deadline);
+		if (r <= 0)
+			return done ? done : r;
+		done += r;
+		switch (a->kind) {
+		case IO_WRITE:
+		case IO_SEND:
+			a->buf = (char *)a->buf + r;
+			a->len -= r;
+			if (!a->len)
+				return done;
+			continue;
+		case IO_WRITEV:
+			if (!cnt) {
+				if (a->len > IOV_COPY)
+					return done;	/* as writev(2) may */
+				cnt = a->len;
+				memcpy(iov, a->buf, cnt * sizeof(*iov));
+				a->buf = iov;
+			}
+			break;
+		case IO_SENDMSG:
+			if (!cnt) {
+				msg = *(struct msghdr *)a->buf;
+				if (msg.msg_iovlen > IOV_COPY)
+					return done;
+				cnt = msg.msg_iovlen;
+				memcpy(iov, msg.msg_iov, cnt * sizeof(*iov));
+				msg.msg_iov = iov;
+				/* Ancillary data went with the first part. */
+				msg.msg_control = NULL;
+				msg.msg_controllen = 0;
+				a->buf = &msg;
+			}
+			break;
+		default:
+			return done;
+		}
+		/* Drop what went out from the front of iov[0..cnt). */
+		size_t i = 0, left = r;
+
+		while (i < cnt && left >= iov[i].iov_len)
+			left -= iov[i++].iov_len;
+		if (i == cnt)
+			return done;
+		memmove(iov, iov + i, (cnt - i) * sizeof(*iov));
+		cnt -= i;
+		iov[0].iov_base = (char *)iov[0].iov_base + left;
+		iov[0].iov_len -= left;
+		if (a->kind == IO_WRITEV)
+			a->len = cnt;
+		else
+			msg.msg_iovlen = cnt;
+	}
+}
+
 WEFT_EXPORT ssize_t weft_write_until(int fd, const void *buf, size_t len,
 				     uint64_t deadline_ns)
 {
 	struct io_args a = { IO_WRITE, fd, (void *)buf, len, IO_NOW, 0, NULL, 0 };
 
-	return do_io(&a, deadline_ns);
+	return write_all(&a, deadline_ns);
 }
 
 WEFT_EXPORT ssize_t weft_write(int fd, const void *buf, size_t len)
@@ -358,7 +431,7 @@ WEFT_EXPORT ssize_t weft_writev_until(int fd, const struct iovec *iov,
 
 	if (iovcnt < 0)
 		return -EINVAL;
-	return do_io(&a, deadline_ns);
+	return write_all(&a, deadline_ns);
 }
 
 WEFT_EXPORT ssize_t weft_recv_until(int fd, void *buf, size_t len,
@@ -375,7 +448,7 @@ WEFT_EXPORT ssize_t weft_send_until(int fd, const void *buf, size_t len,
 	struct io_args a = { IO_SEND, fd, (void *)buf, len, IO_NOW, flags, NULL,
 			     0 };
 
-	return do_io(&a, deadline_ns);
+	return write_all(&a, deadline_ns);
 }
 
 WEFT_EXPORT ssize_t weft_recvmsg_until(int fd, struct msghdr *msg, int flags,
@@ -392,7 +465,7 @@ WEFT_EXPORT ssize_t weft_sendmsg_until(int fd, const struct msghdr *msg,
 	struct io_args a = { IO_SENDMSG, fd, (void *)msg, 0, IO_NOW, flags, NULL,
 			     0 };
 
-	return do_io(&a, deadline_ns);
+	return write_all(&a, deadline_ns);
 }
 
 WEFT_EXPORT int weft_accept_until(int fd, struct sockaddr *addr,

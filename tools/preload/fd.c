@@ -480,8 +480,10 @@ int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *tmo,
 {
 	uint64_t deadline = WEFT_FOREVER;
 
-	if (!shim_fiber() || (tmo && !tmo->tv_sec && !tmo->tv_nsec))
-		return REAL(ppoll)(fds, n, tmo, mask);
+	if (!shim_fiber() || (tmo && !tmo->tv_sec && !tmo->tv_nsec) ||
+	    (tmo && (tmo->tv_sec < 0 || tmo->tv_nsec < 0 ||
+		     tmo->tv_nsec >= 1000000000L)))
+		return REAL(ppoll)(fds, n, tmo, mask);	/* EINVAL */
 	if (tmo)
 		deadline = weft_now_ns() + tmo->tv_sec * 1000000000ULL +
 			   tmo->tv_nsec;

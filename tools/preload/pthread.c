@@ -24,6 +24,9 @@
  *	runtime starts (libstdc++ locks and calls pthread_once before main).
  */
 #include <limits.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <sched.h>
 #include <semaphore.h>
@@ -197,6 +200,68 @@ int pthread_detach(pthread_t th)
 	return 0;
 }
 
+/*
+ * Cleanup handlers (pthread_cleanup_push in C): glibc's macros register a
+ * jump buffer per handler; exiting jumps into the innermost, whose code
+ * runs the handler and calls __pthread_unwind_next() for the next one.
+ * A fiber keeps that chain in its shim_thread, linked through the
+ * buffer's first pad word.
+ */
+void __pthread_register_cancel(__pthread_unwind_buf_t *buf);
+void __pthread_unregister_cancel(__pthread_unwind_buf_t *buf);
+void __pthread_unwind_next(__pthread_unwind_buf_t *buf)
+	__attribute__((noreturn));
+
+void __pthread_register_cancel(__pthread_unwind_buf_t *buf)
+{
+	struct shim_thread *t = shim_self();
+
+	if (!t) {
+		REAL(__pthread_register_cancel)(buf);
+		return;
+	}
+	buf->__pad[0] = t->cleanup;
+	t->cleanup = buf;
+}
+
+void __pthread_unregister_cancel(__pthread_unwind_buf_t *buf)
+{
+	struct shim_thread *t = shim_self();
+
+	if (!t) {
+		REAL(__pthread_unregister_cancel)(buf);
+		return;
+	}
+	t->cleanup = buf->__pad[0];
+}
+
+/* Jump to the next cleanup handler, or out of the thread. */
+static __attribute__((noreturn)) void unwind(struct shim_thread *t)
+{
+	__pthread_unwind_buf_t *b = t->cleanup;
+
+	if (!b)
+		longjmp(t->exit_jb, 1);
+	t->cleanup = b->__pad[0];
+	/*
+	 * The buffer is a jmp_buf without the signal mask (the macro's
+	 * sigsetjmp(buf, 0) saved none, so none is read back).
+	 */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wstringop-overflow"
+	siglongjmp((struct __jmp_buf_tag *)(void *)b->__cancel_jmp_buf, 1);
+#pragma GCC diagnostic pop
+}
+
+void __pthread_unwind_next(__pthread_unwind_buf_t *buf)
+{
+	struct shim_thread *t = shim_self();
+
+	if (!t)
+		REAL(__pthread_unwind_next)(buf);
+	unwind(t);
+}
+
 void pthread_exit(void *res)
 {
 	struct shim_thread *t = shim_self();
@@ -204,7 +269,7 @@ void pthread_exit(void *res)
 	if (!t)
 		REAL(pthread_exit)(res);
 	t->result = res;
-	longjmp(t->exit_jb, 1);
+	unwind(t);
 }
 
 pthread_t pthread_self(void)
@@ -535,6 +600,9 @@ static int mx_lock_until(pthread_mutex_t *m, uint64_t deadline)
 	/* A cancel or signal is not for a mutex wait: wait on. */
 	while (r == -ECANCELED)
 		r = weft_mutex_lock_until(wmx(m), deadline);
+	/* glibc: a try of a normal mutex one holds is just busy. */
+	if (r == -EDEADLK && !deadline)
+		return EBUSY;
 	return r == -EAGAIN ? EBUSY : -r;
 }
 
@@ -706,8 +774,11 @@ int pthread_rwlock_destroy(pthread_rwlock_t *l)
 	return 0;
 }
 
-static int rw_ret(int r)
+static int rw_ret(int r, uint64_t deadline)
 {
+	/* glibc: a try on a lock one holds is just busy. */
+	if (r == -EDEADLK && !deadline)
+		return EBUSY;
 	return r == -EAGAIN ? EBUSY : -r;
 }
 
@@ -718,7 +789,7 @@ static int rd_until(pthread_rwlock_t *l, uint64_t deadline)
 	while ((r = weft_rwlock_rdlock_until(WRW(l), deadline)) ==
 	       -ECANCELED)
 		;
-	return rw_ret(r);
+	return rw_ret(r, deadline);
 }
 
 static int wr_until(pthread_rwlock_t *l, uint64_t deadline)
@@ -728,7 +799,7 @@ static int wr_until(pthread_rwlock_t *l, uint64_t deadline)
 	while ((r = weft_rwlock_wrlock_until(WRW(l), deadline)) ==
 	       -ECANCELED)
 		;
-	return rw_ret(r);
+	return rw_ret(r, deadline);
 }
 
 int pthread_rwlock_rdlock(pthread_rwlock_t *l)
@@ -914,8 +985,9 @@ int pthread_barrier_wait(pthread_barrier_t *pb)
 #define WSEM(s)		((struct weft_sem *)(s))
 
 /*
- * Named semaphores (sem_open) live in shared memory in glibc's layout:
- * their addresses are kept so that their calls go to glibc.
+ * Named semaphores (sem_open) and process-shared ones live in shared
+ * memory in glibc's layout: their addresses are kept so that their calls
+ * go to glibc.
  */
 #define NAMED_MAX	256
 
@@ -938,9 +1010,25 @@ static bool sem_glibc(sem_t *s)
 	return found;
 }
 
+/* Remember @s as glibc's: 0, or -1 when the table is full. */
+static int keep_glibc_sem(sem_t *s)
+{
+	unsigned int i;
+
+	weft_spin_lock(&named_lock);
+	for (i = 0; i < NAMED_MAX && named[i] && named[i] != s; i++)
+		;
+	if (i < NAMED_MAX && !named[i]) {
+		named[i] = s;
+		__atomic_add_fetch(&nnamed, 1, __ATOMIC_RELEASE);
+	}
+	weft_spin_unlock(&named_lock);
+	return i == NAMED_MAX ? -1 : 0;
+}
+
 sem_t *sem_open(const char *name, int oflag, ...)
 {
-	unsigned int mode, value, i;
+	unsigned int mode, value;
 	va_list ap;
 	sem_t *s;
 
@@ -951,15 +1039,7 @@ sem_t *sem_open(const char *name, int oflag, ...)
 	s = REAL(sem_open)(name, oflag, mode, value);
 	if (s == SEM_FAILED || !sync_weft)
 		return s;
-	weft_spin_lock(&named_lock);
-	for (i = 0; i < NAMED_MAX && named[i] && named[i] != s; i++)
-		;
-	if (i < NAMED_MAX && !named[i]) {
-		named[i] = s;
-		__atomic_add_fetch(&nnamed, 1, __ATOMIC_RELEASE);
-	}
-	weft_spin_unlock(&named_lock);
-	if (i == NAMED_MAX) {
+	if (keep_glibc_sem(s)) {
 		REAL(sem_close)(s);
 		errno = EMFILE;
 		return SEM_FAILED;
@@ -981,7 +1061,17 @@ int sem_close(sem_t *s)
 
 int sem_init(sem_t *s, int pshared, unsigned int value)
 {
-	if (sem_glibc(s) || pshared)
+	if (pshared && sync_weft) {
+		/* Shared with other processes: glibc's, remembered as such. */
+		int r = REAL(sem_init)(s, pshared, value);
+
+		if (!r && keep_glibc_sem(s)) {
+			errno = ENOMEM;
+			return -1;
+		}
+		return r;
+	}
+	if (sem_glibc(s))
 		return REAL(sem_init)(s, pshared, value);
 	if (value > SEM_VALUE_MAX) {
 		errno = EINVAL;
@@ -993,8 +1083,17 @@ int sem_init(sem_t *s, int pshared, unsigned int value)
 
 int sem_destroy(sem_t *s)
 {
-	if (sem_glibc(s))
+	if (sem_glibc(s)) {
+		weft_spin_lock(&named_lock);
+		for (unsigned int i = 0; i < NAMED_MAX; i++)
+			if (named[i] == s) {
+				named[i] = NULL;
+				__atomic_sub_fetch(&nnamed, 1,
+						   __ATOMIC_RELEASE);
+			}
+		weft_spin_unlock(&named_lock);
 		return REAL(sem_destroy)(s);
+	}
 	return 0;
 }
 
@@ -1061,4 +1160,56 @@ int sem_getvalue(sem_t *s, int *val)
 		return REAL(sem_getvalue)(s, val);
 	*val = (int)__atomic_load_n(&SEM_COUNT(s), __ATOMIC_RELAXED);
 	return 0;
+}
+
+/* ---- C++ function-local statics ---- */
+
+/*
+ * libstdc++'s guard waits on a futex: a fiber would block its worker
+ * while the fiber running the constructor, perhaps on the same worker,
+ * is parked. The same encoding as libstdc++ (an int: 1 done, bit 8 being
+ * initialised, bit 16 waiters), so a guard can pass between the two, and
+ * a yield instead of the futex.
+ */
+#define GUARD_DONE	1
+#define GUARD_PENDING	(1 << 8)
+
+int __cxa_guard_acquire(int64_t *g);
+void __cxa_guard_release(int64_t *g);
+void __cxa_guard_abort(int64_t *g);
+
+int __cxa_guard_acquire(int64_t *g)
+{
+	int *w = (int *)g;
+
+	if (!shim_fiber())
+		return REAL(__cxa_guard_acquire)(g);
+	for (;;) {
+		int v = __atomic_load_n(w, __ATOMIC_ACQUIRE), zero = 0;
+
+		if (v & GUARD_DONE)
+			return 0;
+		if (!v && __atomic_compare_exchange_n(w, &zero, GUARD_PENDING,
+						      false, __ATOMIC_ACQUIRE,
+						      __ATOMIC_ACQUIRE))
+			return 1;	/* ours to construct */
+		weft_yield();
+	}
+}
+
+void __cxa_guard_release(int64_t *g)
+{
+	int *w = (int *)g;
+
+	/* Waiters of libstdc++'s own kind sleep on the futex: wake them. */
+	if (__atomic_exchange_n(w, GUARD_DONE, __ATOMIC_RELEASE) & ~0xffff)
+		syscall(SYS_futex, w, FUTEX_WAKE_PRIVATE, INT_MAX);
+}
+
+void __cxa_guard_abort(int64_t *g)
+{
+	int *w = (int *)g;
+
+	if (__atomic_exchange_n(w, 0, __ATOMIC_RELEASE) & ~0xffff)
+		syscall(SYS_futex, w, FUTEX_WAKE_PRIVATE, INT_MAX);
 }

@@ -76,6 +76,7 @@ struct shim_thread {
 	struct weft_wg done;		/* the fiber has finished */
 	jmp_buf exit_jb;		/* pthread_exit() lands here */
 	void **keys;			/* pthread_getspecific values, lazily */
+	void *cleanup;			/* innermost pthread_cleanup_push buf */
 	char name[16];
 };
 

@@ -206,8 +206,9 @@ void shim_testcancel(void)
 
 	if (t && __atomic_load_n(&t->cancel_pending, __ATOMIC_ACQUIRE) &&
 	    t->cancel_state == PTHREAD_CANCEL_ENABLE) {
-		t->result = PTHREAD_CANCELED;
-		longjmp(t->exit_jb, 1);
+		/* Once: the cleanup handlers may wait on their own. */
+		t->cancel_state = PTHREAD_CANCEL_DISABLE;
+		pthread_exit(PTHREAD_CANCELED);	/* the shim's: unwinds */
 	}
 }
 
