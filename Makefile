@@ -279,6 +279,8 @@ install: all $(O)/weft.pc
 	$(Q)install -D -m 755 $(LIB_SO) $(dest_lib)/libweft.so.$(VERSION)
 	$(Q)ln -sf libweft.so.$(VERSION) $(dest_lib)/libweft.so.$(VERSION_MAJOR)
 	$(Q)ln -sf libweft.so.$(VERSION) $(dest_lib)/libweft.so
+	$(quiet) INSTALL "$(dest_lib)/libweft-preload.so"
+	$(Q)install -D -m 755 $(PRELOAD_SO) $(dest_lib)/libweft-preload.so
 	$(quiet) INSTALL "$(DESTDIR)$(PKGCONFIGDIR)/weft.pc"
 	$(Q)install -D -m 644 $(O)/weft.pc $(DESTDIR)$(PKGCONFIGDIR)/weft.pc
 	$(if $(MAN_PAGES),$(quiet) INSTALL \
@@ -297,7 +299,8 @@ uninstall:
 	$(quiet) RM "weft files under $(DESTDIR)$(PREFIX)"
 	$(Q)rm -f $(DESTDIR)$(INCLUDEDIR)/weft.h \
 		$(addprefix $(dest_lib)/,libweft.a libweft.so \
-			libweft.so.$(VERSION_MAJOR) libweft.so.$(VERSION)) \
+			libweft.so.$(VERSION_MAJOR) libweft.so.$(VERSION) \
+			libweft-preload.so) \
 		$(DESTDIR)$(PKGCONFIGDIR)/weft.pc $(dest_man) \
 		$(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(TOOLS_INSTALL)))
 

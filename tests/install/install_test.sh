@@ -27,7 +27,7 @@ O=${WEFT_O:-build}
 read -ra cc <<<"${WEFT_CC:-cc}"
 read -ra cflags <<<"${WEFT_CFLAGS:-}"
 prefix=/opt/weft
-plan=12
+plan=13
 
 echo "TAP version 13"
 if ! command -v pkg-config >/dev/null; then
@@ -111,7 +111,7 @@ fi
 installed() {
 	local f bad=0
 	for f in include/weft.h lib/libweft.a "lib/$so" \
-		 lib/pkgconfig/weft.pc; do
+		 lib/pkgconfig/weft.pc lib/libweft-preload.so bin/weft-run; do
 		[[ -f $dest$prefix/$f && ! -L $dest$prefix/$f ]] ||
 			{ echo "missing: $prefix/$f"; bad=1; }
 	done
@@ -126,6 +126,16 @@ installed() {
 	return "$bad"
 }
 check "headers, libraries, links and weft.pc installed" installed
+
+# 2b: the installed weft-run finds the installed shim (../lib next to it)
+preload_runs() {
+	local out
+	out=$(env -u WEFT_PRELOAD_LIB "$dest$prefix/bin/weft-run" -v \
+		/bin/echo hello 2>&1) || { echo "$out"; return 1; }
+	[[ $out == *hello* && $out == *"I/O backend"* ]] ||
+		{ echo "$out"; return 1; }
+}
+check "installed weft-run runs a program on the installed shim" preload_runs
 
 # 3
 mans() {
