@@ -132,7 +132,14 @@ PRELOAD_SO := $(O)/lib/libweft-preload.so
 WEFT_RUN := $(O)/tools/weft-run
 NOFORTIFY := -U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=0
 
-all: $(PRELOAD_SO) $(WEFT_RUN)
+WEFT_STAT := $(O)/tools/weft-stat
+
+all: $(PRELOAD_SO) $(WEFT_RUN) $(WEFT_STAT)
+
+$(WEFT_STAT): tools/weft-stat.c sched/stats.h
+	$(quiet) CC $@
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $< -o $@
 
 $(O)/preload/%.o: %.c tools/preload/real.h
 	$(quiet) CC $@
@@ -308,7 +315,7 @@ uninstall:
 
 # Run by weft-test-run next to the test binaries; they build against what
 # `make install` writes, with the compiler and sanitizers of this build.
-TESTS_SH := tests/install/install_test.sh
+TESTS_SH := tests/install/install_test.sh tests/tools/tools_test.sh
 
 check check-install: export WEFT_O := $(O)
 check check-install: export WEFT_CC := $(CC)

@@ -482,3 +482,24 @@ bool weft_stack_canary_ok(unsigned int cls, const void *top)
 {
 	return *canary(cls, top) == CANARY_MAGIC;
 }
+
+/* Stacks carved so far, all classes, and the bytes they span. */
+void weft_stack_usage(uint64_t *stacks, uint64_t *bytes)
+{
+	uint64_t n = 0, b = 0;
+
+	for (unsigned int i = 0; i < WEFT_STACK_CLASSES; i++) {
+		struct stack_class *c = &classes[i];
+		uint32_t k, nk = __atomic_load_n(&c->nchunks, __ATOMIC_ACQUIRE);
+
+		for (k = 0; k < nk && k < MAX_CHUNKS; k++) {
+			uint32_t m = __atomic_load_n(&c->ncarved[k],
+						     __ATOMIC_ACQUIRE);
+
+			n += m;
+			b += (uint64_t)m * weft_stack_class_size(i);
+		}
+	}
+	*stacks = n;
+	*bytes = b;
+}

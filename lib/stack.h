@@ -69,6 +69,8 @@ struct weft_stack_cache {
  * Returns the mode in use, or -errno when @want cannot be had.
  */
 int weft_stack_init(int want);
+/* Stacks carved so far (all classes) and the address space they span. */
+void weft_stack_usage(uint64_t *stacks, uint64_t *bytes);
 
 /* Set by weft_stack_init() before any stack is handed out. */
 extern enum weft_guard weft_stack_guard_mode;

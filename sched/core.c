@@ -1811,6 +1811,12 @@ static void worker_loop(struct weft_worker *w)
 
 /* ---- the monitor ---- */
 
+/* Runnable fibers in @w's queues, roughly (racy reads, for weft-stat). */
+static uint32_t worker_runnable(struct weft_worker *w)
+{
+	return runq_len(&w->runq) + !!READ_ONCE(w->runnext);
+}
+
 struct watch {
 	bool woken;			/* its wake_reason was set last time */
 	uint64_t switches;
@@ -1894,6 +1900,8 @@ static void *monitor_main(void *arg)
 		if (__atomic_exchange_n(&monitor_poke, 0, __ATOMIC_ACQ_REL) &&
 		    weft__monitor_hook)
 			weft__monitor_hook();
+		if (rt->stats)
+			weft__stats_publish(rt, worker_runnable);
 		now = weft_now_ns();
 		for (i = 0; i < rt->nworkers; i++) {
 			struct weft_worker *w = &rt->workers[i];
@@ -1971,6 +1979,7 @@ static const char *const io_try_names[] = {
 struct config {
 	unsigned int workers;
 	int backend;
+	bool stats;			/* WEFT_STATS */
 };
 
 static int config(const struct weft_rt_attr *attr, struct weft_rt *rt,
@@ -2009,6 +2018,8 @@ static int config(const struct weft_rt_attr *attr, struct weft_rt *rt,
 	if (!ret)
 		ret = weft_env_choice("WEFT_RING_SETUP", ring_setup_names, 0,
 				      &rt->ring_setup);
+	if (!ret)
+		ret = weft_env_bool("WEFT_STATS", false, &c->stats);
 	if (!ret)
 		ret = weft_env_choice("WEFT_IO_TRY", io_try_names, IO_TRY_DEFAULT,
 				      &io_try);
@@ -2316,7 +2327,9 @@ WEFT_EXPORT int weft_run(const struct weft_rt_attr *attr,
 		ret = ret == -EAGAIN || ret == -ENOMEM ? ret : -EAGAIN;
 		goto out_worker0;
 	}
-	if (rt.stall_ms || c.workers > 1) {
+	if (c.stats && weft__stats_open(&rt))
+		c.stats = false;	/* said why; run without */
+	if (rt.stall_ms || c.workers > 1 || c.stats) {
 		sigset_t all, old;
 
 		/* No signal of the program's may land on the monitor. */
@@ -2334,6 +2347,7 @@ WEFT_EXPORT int weft_run(const struct weft_rt_attr *attr,
 		weft__futex(&rt.monitor_futex, FUTEX_WAKE, 1, NULL);
 		pthread_join(rt.monitor, NULL);
 	}
+	weft__stats_close(&rt);
 	weft__offload_fini();		/* before any stack goes */
 	if (result)
 		*result = rt.main->result;

@@ -278,6 +278,9 @@ struct weft_rt {
 	struct weft_pdesc **fdtab;
 	unsigned int poller __attribute__((aligned(64)));
 	unsigned int io_waiting;
+	/* WEFT_STATS=1: the file weft-stat reads (stats.c), or NULL. */
+	struct weft_stats_file *stats;
+	int stats_fd;
 	/* The monitor thread. */
 	pthread_t monitor;
 	bool has_monitor;
@@ -503,6 +506,12 @@ extern void (*weft__tick_hook)(struct weft_worker *w);
 extern uint32_t weft__tick_gen;
 extern void (*weft__monitor_hook)(void);
 void weft__monitor_kick(void);
+
+/* stats.c */
+int weft__stats_open(struct weft_rt *rt);
+void weft__stats_publish(struct weft_rt *rt,
+			 uint32_t (*runq_of)(struct weft_worker *w));
+void weft__stats_close(struct weft_rt *rt);
 
 /* fls.c */
 void weft__fls_run_destructors(struct weft_fiber *f);
