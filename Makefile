@@ -192,6 +192,14 @@ check-docs:
 	$(call apt,man-db groff-base)
 	$(Q)tools/check-docs
 
+# tools/gdb/weft.py in gdb's batch mode, on a live process and on core
+# files. Installs gdb when run as root; skips without it.
+.PHONY: check-gdb
+check-gdb: export WEFT_O := $(O)
+check-gdb: $(O)/tests/gdb/gdb_target
+	-$(call apt,gdb)
+	$(Q)tools/weft-test-run tests/gdb/gdb_test.sh
+
 # ---- benchmarks ------------------------------------------------------------
 
 $(O)/bench/%: bench/%.c $(LIB_A) $(wildcard bench/*.h)
