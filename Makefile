@@ -323,7 +323,8 @@ uninstall:
 
 # Run by weft-test-run next to the test binaries; they build against what
 # `make install` writes, with the compiler and sanitizers of this build.
-TESTS_SH := tests/install/install_test.sh tests/tools/tools_test.sh
+TESTS_SH := tests/install/install_test.sh tests/tools/tools_test.sh \
+	tests/tools/probes_test.sh
 
 check check-install: export WEFT_O := $(O)
 check check-install: export WEFT_CC := $(CC)
@@ -341,7 +342,7 @@ check-abi: $(LIB_SO)
 
 # ---- dependencies ----------------------------------------------------------
 
-DEPS_BUILD := make gcc libc6-dev liburing-dev libnuma-dev
+DEPS_BUILD := make gcc libc6-dev liburing-dev libnuma-dev systemtap-sdt-dev
 DEPS_BENCH := g++ golang-go libboost-context-dev libboost-fiber-dev
 
 # $(call apt,packages): install what is missing, or say how to.

@@ -158,6 +158,7 @@
 
 #include "../lib/env.h"
 #include "../lib/log.h"
+#include "../lib/probe.h"
 #include "../lib/rseq.h"
 #include "../lib/topo.h"
 #include "internal.h"
@@ -496,6 +497,7 @@ void weft__ready(struct weft_worker *w, struct weft_fiber *f)
 {
 	struct weft_fiber *old;
 
+	WEFT_PROBE(ready, f->id, w->index);
 	WRITE_ONCE(f->state, FIBER_RUNNABLE);
 	if (unlikely(f->bound) && f->home != w) {
 		inbox_push(f->home, f);
@@ -608,6 +610,7 @@ static void efd_kick(struct weft_worker *to)
 /* Send the wake that @to's cleared idle bit is owed. */
 static void send_wake(struct weft_worker *from, struct weft_worker *to)
 {
+	WEFT_PROBE(wake, from ? (int)from->index : -1, to->index);
 	if (from)
 		STAT_INC(from, nwakes, 1);
 	if (!to->ring) {
@@ -702,6 +705,7 @@ static void wakep_slow(struct weft_rt *rt)
 static void flush_msgs(struct weft_worker *w)
 {
 	if (w->pending_msgs) {
+		WEFT_PROBE(submit, w->index, w->pending_msgs);
 		io_uring_submit(w->ring);
 		STAT_INC(w, nsubmits, 1);
 		w->pending_msgs = 0;
@@ -742,6 +746,8 @@ static struct weft_worker *switch_to(struct weft_worker *w,
 
 	if (unlikely(weft_stack_guard() == WEFT_GUARD_CANARY) && self)
 		check_canary(self);
+	WEFT_PROBE(switch, w->index, self ? self->id : 0,
+		   next ? next->id : 0);
 	w->cur = next;
 	if (next) {
 		WRITE_ONCE(next->state, FIBER_RUNNING);
@@ -769,6 +775,7 @@ static void ring_drain(struct weft_worker *w);
 void weft__ring_flush(struct weft_worker *w)
 {
 	if (w->inflight) {
+		WEFT_PROBE(submit, w->index, w->pending_msgs);
 		io_uring_submit_and_get_events(w->ring);
 		STAT_INC(w, nsubmits, 1);
 		STAT_INC(w, nsyscalls, 1);
@@ -956,6 +963,7 @@ static struct weft_worker *schedule(struct weft_worker *w,
 /* The calling fiber waits; someone else will weft__ready() it. */
 struct weft_worker *weft__park(struct weft_worker *w, struct weft_fiber *self)
 {
+	WEFT_PROBE(park, self->id);
 	return schedule(w, self, false);
 }
 
@@ -1185,6 +1193,7 @@ static int spawn(struct weft_worker *w, const struct weft_attr *attr,
 					 index), __ATOMIC_RELEASE);
 	/* Counted before anyone can see it (release): see live(). */
 	__atomic_store_n(&w->nspawned, w->nspawned + 1, __ATOMIC_RELEASE);
+	WEFT_PROBE(spawn, f->id, w->index);
 	if (fid)	/* before it can run, finish and be reaped elsewhere */
 		*fid = f->id;
 	if (on != w) {
@@ -1436,8 +1445,10 @@ static struct weft_fiber *steal(struct weft_worker *w)
 
 	for (i = 0; i < w->nvictims; i++) {
 		f = runq_steal(w, &rt->workers[w->victims[i]]);
-		if (f)
+		if (f) {
+			WEFT_PROBE(steal, w->index, w->victims[i], f->id);
 			return f;
+		}
 	}
 	return inject_pop(rt);
 }
