@@ -991,9 +991,9 @@ int pthread_barrier_wait(pthread_barrier_t *pb)
  */
 #define NAMED_MAX	256
 
-static struct weft_spin named_lock;	/* protects the two below */
-static sem_t *named[NAMED_MAX];
-static unsigned int nnamed;		/* also read without the lock */
+static struct weft_spin named_lock;	/* serialises changes below */
+static sem_t *named[NAMED_MAX];		/* atomic: read without the lock */
+static unsigned int nnamed;		/* atomic */
 
 static bool sem_glibc(sem_t *s)
 {
@@ -1003,10 +1003,12 @@ static bool sem_glibc(sem_t *s)
 		return true;
 	if (!__atomic_load_n(&nnamed, __ATOMIC_ACQUIRE))
 		return false;
-	weft_spin_lock(&named_lock);
+	/*
+	 * Without the lock: a fork child must not find it held by a thread
+	 * it does not have. Entries change only for semaphores nobody uses.
+	 */
 	for (unsigned int i = 0; i < NAMED_MAX && !found; i++)
-		found = named[i] == s;
-	weft_spin_unlock(&named_lock);
+		found = __atomic_load_n(&named[i], __ATOMIC_ACQUIRE) == s;
 	return found;
 }
 
@@ -1019,7 +1021,7 @@ static int keep_glibc_sem(sem_t *s)
 	for (i = 0; i < NAMED_MAX && named[i] && named[i] != s; i++)
 		;
 	if (i < NAMED_MAX && !named[i]) {
-		named[i] = s;
+		__atomic_store_n(&named[i], s, __ATOMIC_RELEASE);
 		__atomic_add_fetch(&nnamed, 1, __ATOMIC_RELEASE);
 	}
 	weft_spin_unlock(&named_lock);
@@ -1052,7 +1054,7 @@ int sem_close(sem_t *s)
 	weft_spin_lock(&named_lock);
 	for (unsigned int i = 0; i < NAMED_MAX; i++)
 		if (named[i] == s) {
-			named[i] = NULL;
+			__atomic_store_n(&named[i], NULL, __ATOMIC_RELEASE);
 			__atomic_sub_fetch(&nnamed, 1, __ATOMIC_RELEASE);
 		}
 	weft_spin_unlock(&named_lock);
@@ -1087,7 +1089,8 @@ int sem_destroy(sem_t *s)
 		weft_spin_lock(&named_lock);
 		for (unsigned int i = 0; i < NAMED_MAX; i++)
 			if (named[i] == s) {
-				named[i] = NULL;
+				__atomic_store_n(&named[i], NULL,
+						 __ATOMIC_RELEASE);
 				__atomic_sub_fetch(&nnamed, 1,
 						   __ATOMIC_RELEASE);
 			}
