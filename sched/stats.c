@@ -60,9 +60,11 @@ void weft__stats_publish(struct weft_rt *rt, uint32_t (*runq_of)(
 	struct weft_stats_file *f = rt->stats;
 	uint64_t seq = f->seq;
 
-	__atomic_store_n(&f->seq, seq + 1, __ATOMIC_RELAXED);
-	/* The odd seq before the data (a reader's copy fails its check). */
-	__atomic_thread_fence(__ATOMIC_RELEASE);
+	/*
+	 * The odd seq before the data (a reader's copy fails its check):
+	 * acq_rel keeps the stores below after it.
+	 */
+	__atomic_exchange_n(&f->seq, seq + 1, __ATOMIC_ACQ_REL);
 	f->time_ns = weft_now_ns();
 	weft_stack_usage(&f->stacks, &f->stack_bytes);
 	f->inject = __atomic_load_n(&rt->ninject, __ATOMIC_RELAXED);

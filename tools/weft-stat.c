@@ -120,8 +120,13 @@ static bool sample(const struct map *m, struct weft_stats_file *out)
 			continue;
 		}
 		memcpy(out, m->f, m->size);
+		/* The copy before the second look at seq. */
+#ifdef __SANITIZE_THREAD__
+		if (__atomic_load_n(&m->f->seq, __ATOMIC_SEQ_CST) == s1)
+#else
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
 		if (__atomic_load_n(&m->f->seq, __ATOMIC_RELAXED) == s1)
+#endif
 			return true;
 	}
 	return false;
