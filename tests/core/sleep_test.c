@@ -5,15 +5,16 @@
 #include "harness.h"
 
 static int woke[16], nwoke;
+static uint64_t base;		/* deadlines from one instant: no timing */
 
 static void *sleeper(void *arg)
 {
 	long i = (long)arg;
-	uint64_t t0 = weft_now_ns(), want = (16 - i) * 1000000ULL;
+	uint64_t deadline = base + (16 - i) * 1000000ULL;
 
-	weft_sleep_ns(want);
+	weft_sleep_until_ns(deadline);
 	woke[nwoke++] = i;
-	return (void *)(long)(weft_now_ns() - t0 < want);
+	return (void *)(long)(weft_now_ns() < deadline);
 }
 
 static void *order(void *arg)
@@ -23,6 +24,7 @@ static void *order(void *arg)
 	void *r;
 
 	(void)arg;
+	base = weft_now_ns();
 	for (long i = 0; i < 16; i++)
 		weft_spawn(&f[i], NULL, sleeper, (void *)i);
 	for (int i = 0; i < 16; i++) {
