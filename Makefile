@@ -82,9 +82,11 @@ CONFIG_BOOST := $(if $(wildcard /usr/include/boost/fiber/all.hpp),y)
 CONFIG_GO := $(if $(shell command -v $(GO)),y)
 bench-y :=
 peer-y :=
+plain-y :=
 include bench/Kbuild
 BENCHES := $(addprefix $(O)/bench/,$(bench-y))
 PEERS := $(addprefix $(O)/bench/peers/,$(peer-y))
+PLAINS := $(addprefix $(O)/bench/,$(plain-y))
 
 LIB_OBJS := $(addprefix $(O)/,$(OBJS))
 LIB_A := $(O)/lib/libweft.a
@@ -229,11 +231,21 @@ bench: bench-deps
 	$(Q)bench/run.sh $(if $(BENCH),-b $(BENCH)) $(O)
 
 .PHONY: bench-build
-bench-build: $(BENCHES) $(PEERS)
+bench-build: $(BENCHES) $(PEERS) $(PLAINS)
 
-demo: deps bench-deps
+# Plain programs have no weft in them (tools/weft-run brings it): built as
+# a user would, never linked with libweft, without sanitizers.
+$(PLAINS): $(O)/bench/%: bench/%.c
+	$(quiet) CC $@
+	@mkdir -p $(@D)
+	$(Q)$(CC) -O2 -g -pthread $(WARN) $< -o $@
+
+# The headline in a minute: a thread-per-connection server natively and
+# under weft-run, and weft's own, at 1000 connections; a table and plots
+# (bench/demo.sh). `make bench` runs every benchmark against its peers.
+demo: deps bench-deps all
 	$(Q)$(MAKE) --no-print-directory SANITIZE= bench-build
-	$(Q)bench/run.sh -r 3 --table $(O)
+	$(Q)bench/demo.sh $(O)
 
 # ---- install ---------------------------------------------------------------
 
@@ -343,7 +355,7 @@ check-abi: $(LIB_SO)
 # ---- dependencies ----------------------------------------------------------
 
 DEPS_BUILD := make gcc libc6-dev liburing-dev libnuma-dev systemtap-sdt-dev
-DEPS_BENCH := g++ golang-go libboost-context-dev libboost-fiber-dev
+DEPS_BENCH := g++ golang-go libboost-context-dev libboost-fiber-dev gnuplot-nox
 
 # $(call apt,packages): install what is missing, or say how to.
 define apt

@@ -19,20 +19,40 @@
  *             inherit set, so the threads it creates later (a thread per
  *             connection, Go's Ms) count into them
  *
+ * With -m also its memory and threads, from connecting to the end:
+ *
+ *   rss:      VmHWM of /proc/PID/status at the end, the peak RSS
+ *   threads:  the peak of Threads: in /proc/PID/status, sampled every
+ *             SAMPLE_NS while connecting and running
+ *   kstack:   the growth of KernelStack in /proc/meminfo (a thread's
+ *             kernel stack, 16 KiB on x86-64 and arm64, which RSS does not
+ *             show), its peak over those samples less the value before the
+ *             first connection, or less -k KIB, measured before the server
+ *             started so that its own threads count too. The counter is
+ *             the whole machine's: other work on it adds noise.
+ *   mem:      rss + kstack, the memory the server costs
+ *
  * Output, one measurement per line (n= is CONNS, the size run.sh keys on):
  *
  *   bench=echo impl=I value=REQ_PER_S unit=req/s n=C conns=C ...
  *       cpu_us_per_req=X syscalls_per_req=Y
  *   bench=echo_cpu impl=I value=X unit=us/req n=C ...
  *   bench=echo_syscalls impl=I value=Y unit=syscalls/req n=C ...
+ *   bench=echo_rss impl=I value=KIB unit=KiB n=C ...             (-m)
+ *   bench=echo_threads impl=I value=T unit=threads n=C ...       (-m)
+ *   bench=echo_kstack impl=I value=KIB unit=KiB n=C ...          (-m)
+ *   bench=echo_mem impl=I value=KIB unit=KiB n=C ...             (-m)
  *
- * The last two repeat the keys as values of their own, so that run.sh
- * takes their medians and ratios. A cost that cannot be measured is "na"
- * on the first line, and its own line becomes a '# skip' line saying why.
+ * The lines after the first repeat its keys as values of their own, so
+ * that run.sh takes their medians and ratios. A cost that cannot be
+ * measured is "na" (-1 for -m's) on the first line, and its own line
+ * becomes a '# skip' line saying why. -b NAME names the bench instead of
+ * "echo" (NAME, NAME_cpu, ...).
  * If CONNS descriptors (plus some slack) exceed the RLIMIT_NOFILE hard
  * limit, the one output line is a '# skip' line and the exit status 0.
  *
- * usage: echo_client [-p PID] PORT CONNS SECONDS [MSG_BYTES [IMPL]]
+ * usage: echo_client [-p PID] [-m [-k KIB]] [-b NAME] PORT CONNS SECONDS
+ *                    [MSG_BYTES [IMPL]]
  *        (MSG_BYTES default 64, IMPL default "unknown")
  */
 #include <errno.h>
@@ -56,6 +76,7 @@
 #define FD_SLACK	64		/* descriptors besides the connections */
 #define MAX_COUNTERS	256		/* server threads at attach time */
 #define MAX_MSG		(1 << 20)
+#define SAMPLE_NS	10000000ULL	/* -m: threads and KernelStack */
 
 struct conn {
 	int fd;
@@ -72,6 +93,16 @@ struct counters {
 	int n;
 	unsigned long long syscalls;
 	char why[200];		/* why there is no count */
+};
+
+/* -m: the server's memory and threads, in KiB and threads; -1 unknown. */
+struct memory {
+	int pid;
+	long threads;		/* peak of Threads: */
+	long kstack0;		/* KernelStack before */
+	long kstack;		/* peak of KernelStack */
+	long hwm;		/* VmHWM at the end */
+	unsigned long long next_ns;	/* the next sample */
 };
 
 static const char *const tracepoint_ids[2] = {
@@ -135,6 +166,97 @@ static int tracepoint_id(unsigned long long *id)
 			return 0;
 	}
 	return -1;
+}
+
+/* ---- the server's memory (-m) ------------------------------------------- */
+
+/* The number after "FIELD:" in /proc file @path (kB or a count), or -1. */
+static long proc_field(const char *path, const char *field)
+{
+	char buf[4096], *p;
+	size_t n = strlen(field);
+	ssize_t len;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	len = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (len <= 0)
+		return -1;
+	buf[len] = '\0';
+	for (p = buf; p; p = strchr(p, '\n')) {
+		p += *p == '\n';
+		if (!strncmp(p, field, n) && p[n] == ':')
+			return atol(p + n + 1);
+	}
+	return -1;
+}
+
+static long max_known(long a, long b)
+{
+	return a < 0 ? b : b < 0 ? a : a > b ? a : b;
+}
+
+/* Take a sample of the peaks if the time for one has come (now = 0: now). */
+static void memory_sample(struct memory *m, unsigned long long now)
+{
+	char path[64];
+
+	if (!m->pid || (now && now < m->next_ns))
+		return;
+	snprintf(path, sizeof(path), "/proc/%d/status", m->pid);
+	m->threads = max_known(m->threads, proc_field(path, "Threads"));
+	m->kstack = max_known(m->kstack, proc_field("/proc/meminfo", "KernelStack"));
+	m->next_ns = bench_now_ns() + SAMPLE_NS;
+}
+
+static void memory_end(struct memory *m)
+{
+	char path[64];
+
+	memory_sample(m, 0);
+	snprintf(path, sizeof(path), "/proc/%d/status", m->pid);
+	m->hwm = proc_field(path, "VmHWM");
+}
+
+/* The growth of KernelStack (never below 0: it is the machine's), or -1. */
+static long memory_kstack(const struct memory *m)
+{
+	if (m->kstack < 0 || m->kstack0 < 0)
+		return -1;
+	return m->kstack > m->kstack0 ? m->kstack - m->kstack0 : 0;
+}
+
+/* The memory lines; a value that could not be read becomes a '# skip'. */
+static void memory_print(const struct memory *m, const char *bench,
+			 const char *impl, long conns)
+{
+	long ks = memory_kstack(m);
+
+	if (m->hwm >= 0)
+		printf("bench=%s_rss impl=%s value=%ld unit=KiB n=%ld conns=%ld\n",
+		       bench, impl, m->hwm, conns, conns);
+	else
+		printf("# skip bench=%s_rss impl=%s conns=%ld: no VmHWM in /proc/%d/status\n",
+		       bench, impl, conns, m->pid);
+	if (m->threads >= 0)
+		printf("bench=%s_threads impl=%s value=%ld unit=threads n=%ld conns=%ld\n",
+		       bench, impl, m->threads, conns, conns);
+	else
+		printf("# skip bench=%s_threads impl=%s conns=%ld: no Threads in /proc/%d/status\n",
+		       bench, impl, conns, m->pid);
+	if (ks < 0) {
+		printf("# skip bench=%s_kstack impl=%s conns=%ld: no KernelStack in /proc/meminfo\n",
+		       bench, impl, conns);
+		return;
+	}
+	printf("bench=%s_kstack impl=%s value=%ld unit=KiB n=%ld conns=%ld kstack_before_kib=%ld kstack_peak_kib=%ld\n",
+	       bench, impl, ks, conns, conns, m->kstack0, m->kstack);
+	if (m->hwm >= 0)
+		printf("bench=%s_mem impl=%s value=%ld unit=KiB n=%ld conns=%ld rss_kib=%ld kstack_kib=%ld\n",
+		       bench, impl, m->hwm + ks, conns, conns, m->hwm, ks);
 }
 
 static void counters_close(struct counters *c)
@@ -344,7 +466,7 @@ static double cpu_us(void)
 
 static void usage(const char *prog)
 {
-	fprintf(stderr, "usage: %s [-p SERVER_PID] PORT CONNS SECONDS [MSG_BYTES [IMPL]]\n",
+	fprintf(stderr, "usage: %s [-p SERVER_PID] [-m [-k KSTACK_KIB]] [-b BENCH] PORT CONNS SECONDS [MSG_BYTES [IMPL]]\n",
 		prog);
 	exit(2);
 }
@@ -352,22 +474,38 @@ static void usage(const char *prog)
 int main(int argc, char **argv)
 {
 	struct counters cnt = { .n = 0 };
+	struct memory mem = { .threads = -1, .kstack0 = -1, .kstack = -1,
+			      .hwm = -1 };
 	unsigned long long hard, t0 = 0, t1 = 0, now, warm_end, last_done;
 	unsigned long long reqs = 0;
 	unsigned long long req0 = 0, req1 = 0;
 	long long tick0 = -1, tick1 = -1;
 	double secs, ccpu0 = 0, ccpu1 = 0, wall, rps;
 	struct epoll_event *evs;
-	const char *impl = "unknown";
+	const char *impl = "unknown", *bench = "echo";
 	char cpu_s[32] = "na", sys_s[32] = "na";
 	int opt, pid = 0, port, ep, nev;
+	bool memory = false;
 	long conns;
 	struct conn *cs;
 
-	while ((opt = getopt(argc, argv, "p:")) != -1) {
-		if (opt != 'p')
+	while ((opt = getopt(argc, argv, "p:mk:b:")) != -1) {
+		switch (opt) {
+		case 'p':
+			pid = atoi(optarg);
+			break;
+		case 'm':
+			memory = true;
+			break;
+		case 'k':
+			mem.kstack0 = atol(optarg);
+			break;
+		case 'b':
+			bench = optarg;
+			break;
+		default:
 			usage(argv[0]);
-		pid = atoi(optarg);
+		}
 	}
 	argc -= optind - 1;
 	argv += optind - 1;
@@ -381,12 +519,13 @@ int main(int argc, char **argv)
 	if (argc > 5)
 		impl = argv[5];
 	if (port <= 0 || port > 65535 || conns <= 0 || conns > 1000000 ||
-	    secs <= 0 || !msg_bytes || msg_bytes > MAX_MSG || pid < 0)
+	    secs <= 0 || !msg_bytes || msg_bytes > MAX_MSG || pid < 0 ||
+	    (memory && !pid))
 		usage(argv[0]);
 
 	if (!nofile_fits(conns + FD_SLACK, &hard)) {
-		printf("# skip bench=echo impl=%s conns=%ld: RLIMIT_NOFILE hard limit is %llu\n",
-		       impl, conns, hard);
+		printf("# skip bench=%s impl=%s conns=%ld: RLIMIT_NOFILE hard limit is %llu\n",
+		       bench, impl, conns, hard);
 		return 0;
 	}
 	scratch = malloc(MAX_MSG);
@@ -401,9 +540,16 @@ int main(int argc, char **argv)
 		counters_open(&cnt, pid);
 	else
 		snprintf(cnt.why, sizeof(cnt.why), "no server pid (-p)");
+	if (memory) {
+		mem.pid = pid;
+		if (mem.kstack0 < 0)
+			mem.kstack0 = proc_field("/proc/meminfo", "KernelStack");
+		memory_sample(&mem, 0);
+	}
 
 	for (long i = 0; i < conns; i++) {
 		cs[i].idx = i;
+		memory_sample(&mem, bench_now_ns());
 		if (conn_open(ep, &cs[i], port)) {
 			fprintf(stderr, "echo_client: connection %ld of %ld: %s\n",
 				i + 1, conns, strerror(errno));
@@ -433,6 +579,7 @@ int main(int argc, char **argv)
 			conn_send(ep, c);
 		}
 		now = bench_now_ns();
+		memory_sample(&mem, now);
 		if (nev > 0)
 			last_done = now;
 		else if (now - last_done > STALL_NS) {
@@ -465,6 +612,8 @@ int main(int argc, char **argv)
 	}
 	if (cnt.n)
 		counters_read(&cnt);
+	if (memory)
+		memory_end(&mem);
 	if (tick0 >= 0 && tick1 >= 0)
 		snprintf(cpu_s, sizeof(cpu_s), "%.3f",
 			 (tick1 - tick0) * 1e6 / sysconf(_SC_CLK_TCK) / reqs);
@@ -472,22 +621,28 @@ int main(int argc, char **argv)
 		snprintf(sys_s, sizeof(sys_s), "%.3f",
 			 (double)cnt.syscalls / reqs);
 
-	printf("bench=echo impl=%s value=%.0f unit=req/s n=%ld conns=%ld msg=%u secs=%.2f reqs=%llu cpu_us_per_req=%s syscalls_per_req=%s client_cpu_us_per_req=%.3f\n",
-	       impl, rps, conns, conns, msg_bytes, wall, reqs, cpu_s, sys_s,
-	       (ccpu1 - ccpu0) / reqs);
+	printf("bench=%s impl=%s value=%.0f unit=req/s n=%ld conns=%ld msg=%u secs=%.2f reqs=%llu cpu_us_per_req=%s syscalls_per_req=%s client_cpu_us_per_req=%.3f",
+	       bench, impl, rps, conns, conns, msg_bytes, wall, reqs, cpu_s,
+	       sys_s, (ccpu1 - ccpu0) / reqs);
+	if (memory)
+		printf(" peak_rss_kib=%ld threads=%ld kstack_kib=%ld",
+		       mem.hwm, mem.threads, memory_kstack(&mem));
+	putchar('\n');
 	if (tick0 >= 0 && tick1 >= 0)
-		printf("bench=echo_cpu impl=%s value=%s unit=us/req n=%ld conns=%ld server_cpu_s=%.2f\n",
-		       impl, cpu_s, conns, conns,
+		printf("bench=%s_cpu impl=%s value=%s unit=us/req n=%ld conns=%ld server_cpu_s=%.2f\n",
+		       bench, impl, cpu_s, conns, conns,
 		       (double)(tick1 - tick0) / sysconf(_SC_CLK_TCK));
 	else
-		printf("# skip bench=echo_cpu impl=%s conns=%ld: %s\n", impl,
-		       conns, pid ? "cannot read /proc/PID/stat of the server" :
+		printf("# skip bench=%s_cpu impl=%s conns=%ld: %s\n", bench,
+		       impl, conns, pid ? "cannot read /proc/PID/stat of the server" :
 				    "no server pid (-p)");
 	if (cnt.n)
-		printf("bench=echo_syscalls impl=%s value=%s unit=syscalls/req n=%ld conns=%ld syscalls=%llu counters=%d\n",
-		       impl, sys_s, conns, conns, cnt.syscalls, cnt.n);
+		printf("bench=%s_syscalls impl=%s value=%s unit=syscalls/req n=%ld conns=%ld syscalls=%llu counters=%d\n",
+		       bench, impl, sys_s, conns, conns, cnt.syscalls, cnt.n);
 	else
-		printf("# skip bench=echo_syscalls impl=%s conns=%ld: %s\n",
-		       impl, conns, cnt.why);
+		printf("# skip bench=%s_syscalls impl=%s conns=%ld: %s\n",
+		       bench, impl, conns, cnt.why);
+	if (memory)
+		memory_print(&mem, bench, impl, conns);
 	return 0;
 }

@@ -74,6 +74,14 @@ set -u
 # Variants of weft's server take VAR=VALUE arguments (the server's
 # environment, IMPL= the label): the epoll backend, the setup flags and
 # the direct first attempts (WEFT_RING_SETUP, WEFT_IO_TRY in weft(7)).
+# preload_echo: one plain thread-per-connection server with nothing of weft
+# in it (bench/preload_echo_server.c), natively and under tools/weft-run,
+# through bench/preload_echo.sh (IMPL= chooses) and the echo client as
+# above. Besides req/s, cpu and syscalls it reports the server's peak RSS
+# (preload_echo_rss), peak OS threads (_threads), the growth of
+# KernelStack in /proc/meminfo (_kstack: 16 KiB per thread that RSS does
+# not show; machine-wide, so noisy) and their sum (_mem). Without
+# weft-run built, its rows skip.
 BENCH_TABLE='
 switch   weft            switch_bench
 switch   boost.context   peers/switch_boost_context
@@ -129,17 +137,27 @@ echo     threads         peers/echo_threads      10000 3
 echo     go              peers/echo_go           100 3
 echo     go              peers/echo_go           1000 3
 echo     go              peers/echo_go           10000 3
+
+preload_echo weft-run    preload_echo_server     100 3 IMPL=weft-run
+preload_echo weft-run    preload_echo_server     1000 3 IMPL=weft-run
+preload_echo weft-run    preload_echo_server     5000 3 IMPL=weft-run
+preload_echo weft-run    preload_echo_server     10000 3 IMPL=weft-run
+preload_echo native      preload_echo_server     100 3 IMPL=native
+preload_echo native      preload_echo_server     1000 3 IMPL=native
+preload_echo native      preload_echo_server     5000 3 IMPL=native
+preload_echo native      preload_echo_server     10000 3 IMPL=native
 '
 # Benchmarks whose n= is a problem size (results compared per n=). For the
 # others n= is just an iteration count and weft is compared with each peer
 # whatever the counts.
-SIZED_BENCHES='parked skynet echo'
+SIZED_BENCHES='parked skynet echo preload_echo'
 
 # Benchmarks run through a driver script in bench/ (rows: BENCH DRIVER): run.sh
 # runs "bench/DRIVER BUILD_DIR BINARY ARGS..." instead of the binary; the
 # binary is still checked for (a missing peer is skipped as usual).
 BENCH_DRIVERS='
 echo     echo.sh
+preload_echo preload_echo.sh
 '
 
 # Targets, shown in --table next to weft's value: BENCH[/MODE] UNIT MAX.
@@ -147,11 +165,15 @@ echo     echo.sh
 # ratio lines (at n=1000 conns; 100 and 10000 too):
 #   echo      weft/epoll >= 1.0, weft/go >= 1.3  (req/s, higher is better)
 #   echo_cpu  weft/epoll <= 0.9                  (server CPU us/req)
+#   preload_echo      weft-run/native >= 1.5 at n=1000 (req/s)
+#   preload_echo_rss  weft-run/native <= 0.6 at n=1000
+#   preload_echo_mem  weft-run/native <= 0.4 at n=5000 (rss + kstack)
 BENCH_TARGETS='
 pingpong/local     ns/handoff        25
 skynet             ns/leaf           120
 handoff_syscalls   syscalls/handoff  0
 echo_syscalls      syscalls/req      0.1
+preload_echo_threads threads         8
 '
 # ---------------------------------------------------------------------------
 
@@ -469,7 +491,7 @@ report_bench() {
 
 # table_row BENCH N WEFT_IMPL WEFT PEER PEER_VALUE UNIT RATIO [NOTE]
 table_row() {
-	printf '# %-16s %-8s %-10s %10s  %-14s %10s  %-16s %9s%s\n' "$1" "$2" "$3" \
+	printf '# %-21s %-8s %-10s %10s  %-14s %10s  %-16s %9s%s\n' "$1" "$2" "$3" \
 		"$4" "$5" "$6" "$7" "$8" "${9:+  ($9)}"
 }
 
@@ -493,7 +515,7 @@ print_table() {
 	echo "#"
 	echo "# summary: median of $RUNS run(s); weft/peer < 1 means weft is cheaper"
 	table_row bench n weft value peer value unit weft/peer
-	table_row ---------------- -------- ---------- ---------- -------------- ---------- ---------------- ---------
+	table_row --------------------- -------- ---------- ---------- -------------- ---------- ---------------- ---------
 	for row in "${SUMMARY[@]}"; do
 		IFS='|' read -r b n wv wi pi pv u r note <<<"$row"
 		b=${b/ mode=//}
@@ -506,7 +528,8 @@ print_table() {
 print_env
 for bench in "${BENCHES[@]}"; do
 	[[ -z $ONLY || $bench == "$ONLY" ]] || continue
-	[[ $bench == handoff || $bench == echo ]] && mount_tracefs
+	[[ $bench == handoff || $bench == echo || $bench == preload_echo ]] &&
+		mount_tracefs
 	run_bench "$bench"
 done
 ((TABLE)) && print_table
