@@ -55,10 +55,12 @@
  *
  * Who owns what
  *	A worker's first group of fields (internal.h) is touched only by
- *	its own thread (runnext aside: the monitor may take it). runq.head
- *	is CASed by everyone; runq.tail is stored by the owner (release) and
- *	loaded by thieves (acquire); the owner's newest-first pop lowers it
- *	first and pairs a barrier with the thieves' (Chase-Lev). The inbox
+ *	its own thread (runnext aside: the monitor may take it). runq.hg
+ *	(head and a tail-pop count) is CASed by everyone; runq.tail is
+ *	stored by the owner (release) and loaded by thieves (acquire); the
+ *	owner's newest-first pop lowers it first, then counts itself in hg
+ *	with an RMW, which fails the CAS of any thief that read hg before
+ *	(runq_pop_tail). The inbox
  *	is pushed by CAS and emptied by exchange. A fiber's fields belong
  *	to the worker holding it; handing it over through any queue is a
  *	release/acquire pair. fiber.join and fiber.wait_word are the fields
@@ -267,23 +269,30 @@ static inline void slot_set(struct runq *q, uint32_t i, struct weft_fiber *f)
 	__atomic_store_n(&q->buf[i % RUNQ_SIZE], f, __ATOMIC_RELAXED);
 }
 
+#define HG_HEAD(hg)	((uint32_t)(hg))
+#define HG(head, hg)	(((hg) & ~0xffffffffULL) | (uint32_t)(head))
+
+static inline uint32_t runq_head(struct runq *q)
+{
+	return HG_HEAD(__atomic_load_n(&q->hg, __ATOMIC_ACQUIRE));
+}
+
 static inline uint32_t runq_len(struct runq *q)
 {
-	return __atomic_load_n(&q->tail, __ATOMIC_ACQUIRE) -
-	       __atomic_load_n(&q->head, __ATOMIC_ACQUIRE);
+	return __atomic_load_n(&q->tail, __ATOMIC_ACQUIRE) - runq_head(q);
 }
 
 /* Full ring: move half of it and @f to inject. False if a thief raced. */
 static bool runq_spill(struct weft_worker *w, struct weft_fiber *f,
-		       uint32_t h)
+		       uint64_t hg)
 {
 	struct runq *q = &w->runq;
-	uint32_t n = RUNQ_SIZE / 2, i;
+	uint32_t n = RUNQ_SIZE / 2, i, h = HG_HEAD(hg);
 	struct weft_fiber *batch[RUNQ_SIZE / 2];
 
 	for (i = 0; i < n; i++)
 		batch[i] = slot_get(q, h + i);
-	if (!__atomic_compare_exchange_n(&q->head, &h, h + n, false,
+	if (!__atomic_compare_exchange_n(&q->hg, &hg, HG(h + n, hg), false,
 					 __ATOMIC_RELEASE, __ATOMIC_RELAXED))
 		return false;
 	for (i = 0; i + 1 < n; i++)
@@ -299,16 +308,16 @@ static void runq_put(struct weft_worker *w, struct weft_fiber *f)
 	struct runq *q = &w->runq;
 
 	for (;;) {
-		uint32_t h = __atomic_load_n(&q->head, __ATOMIC_ACQUIRE);
+		uint64_t hg = __atomic_load_n(&q->hg, __ATOMIC_ACQUIRE);
 		uint32_t t = q->tail;
 
-		if (t - h < RUNQ_SIZE) {
+		if (t - HG_HEAD(hg) < RUNQ_SIZE) {
 			slot_set(q, t, f);
 			/* Release: the slot (and f) before the new tail. */
 			__atomic_store_n(&q->tail, t + 1, __ATOMIC_RELEASE);
 			return;
 		}
-		if (runq_spill(w, f, h))
+		if (runq_spill(w, f, hg))
 			return;
 	}
 }
@@ -317,23 +326,25 @@ static void runq_put(struct weft_worker *w, struct weft_fiber *f)
 static struct weft_fiber *runq_get(struct weft_worker *w)
 {
 	struct runq *q = &w->runq;
-	uint32_t h = __atomic_load_n(&q->head, __ATOMIC_ACQUIRE);
+	uint64_t hg = __atomic_load_n(&q->hg, __ATOMIC_ACQUIRE);
+	uint32_t h = HG_HEAD(hg);
 
 	if (w->rt->nworkers == 1) {
 		/* Nobody steals: the owner needs no CAS. */
 		if (h == q->tail)
 			return NULL;
-		__atomic_store_n(&q->head, h + 1, __ATOMIC_RELAXED);
+		__atomic_store_n(&q->hg, HG(h + 1, hg), __ATOMIC_RELAXED);
 		return slot_get(q, h);
 	}
 	for (;;) {
 		struct weft_fiber *f;
 
+		h = HG_HEAD(hg);
 		if (h == q->tail)
 			return NULL;
 		f = slot_get(q, h);
-		if (__atomic_compare_exchange_n(&q->head, &h, h + 1, false,
-						__ATOMIC_RELEASE,
+		if (__atomic_compare_exchange_n(&q->hg, &hg, HG(h + 1, hg),
+						false, __ATOMIC_RELEASE,
 						__ATOMIC_ACQUIRE))
 			return f;
 	}
@@ -342,29 +353,41 @@ static struct weft_fiber *runq_get(struct weft_worker *w)
 /*
  * Owner: take the newest fiber, from the tail (Chase-Lev's pop). Used
  * after an exit, so that a spawn tree goes on depth-first with its
- * newest continuation. A thief that read the old tail can only reach the
- * last slot when it saw one fiber in all, so only then is a CAS needed.
+ * newest continuation.
+ *
+ * Thieves take half the ring at once, so the classic "a thief can only
+ * reach the last slot" does not hold: a thief that read tail 3 takes
+ * slots 0 and 1, and two quick pops would hand the owner slot 1 too
+ * (found by the Spin model, tests/model/runq.pml). So each pop counts
+ * itself in the high half of hg with an RMW after lowering the tail: a
+ * thief that read hg before it fails its CAS and looks again; one that
+ * read it after sees the lowered tail, and its batch ends below it. The
+ * RMW is also the store-load barrier between tail and head.
  */
 static struct weft_fiber *runq_pop_tail(struct weft_worker *w)
 {
 	struct runq *q = &w->runq;
-	uint32_t t = q->tail, h = __atomic_load_n(&q->head, __ATOMIC_ACQUIRE);
+	uint32_t t = q->tail, h = runq_head(q);
 	struct weft_fiber *f;
+	uint64_t hg;
 
 	if (t == h)
 		return NULL;
 	t--;
 	__atomic_store_n(&q->tail, t, __ATOMIC_RELAXED);
 	if (w->rt->nworkers > 1)
-		weft__light_barrier();	/* tail, then head; see runq_grab() */
-	h = __atomic_load_n(&q->head, __ATOMIC_ACQUIRE);
+		hg = __atomic_add_fetch(&q->hg, 1ULL << 32, __ATOMIC_SEQ_CST);
+	else
+		hg = __atomic_load_n(&q->hg, __ATOMIC_RELAXED);
+	h = HG_HEAD(hg);
 	f = slot_get(q, t);
 	if ((int32_t)(t - h) > 0)
-		return f;		/* others remain before it: ours */
+		return f;		/* no batch can reach it: ours */
 	if (t == h) {
 		/* The last one: a thief may be taking it too. */
-		bool won = __atomic_compare_exchange_n(&q->head, &h, h + 1,
-						       false, __ATOMIC_ACQ_REL,
+		bool won = __atomic_compare_exchange_n(&q->hg, &hg,
+						       HG(h + 1, hg), false,
+						       __ATOMIC_ACQ_REL,
 						       __ATOMIC_RELAXED);
 
 		__atomic_store_n(&q->tail, t + 1, __ATOMIC_RELEASE);
@@ -383,19 +406,17 @@ static uint32_t runq_grab(struct weft_worker *v, struct weft_fiber **batch)
 	struct runq *q = &v->runq;
 
 	for (;;) {
-		uint32_t h = __atomic_load_n(&q->head, __ATOMIC_ACQUIRE);
+		/*
+		 * hg, then tail (acquire both): a tail pop after our hg
+		 * load makes the CAS below fail (see runq_pop_tail).
+		 */
+		uint64_t hg = __atomic_load_n(&q->hg, __ATOMIC_ACQUIRE);
+		uint32_t h = HG_HEAD(hg);
 		uint32_t t = __atomic_load_n(&q->tail, __ATOMIC_ACQUIRE);
 		uint32_t n;
 
 		if (t == h)
 			return 0;
-		/*
-		 * head, then barrier, then tail: pairs with the owner's
-		 * tail, barrier, head in runq_pop_tail() (Chase-Lev). The
-		 * rare side, so the heavy barrier.
-		 */
-		weft__heavy_barrier();
-		t = __atomic_load_n(&q->tail, __ATOMIC_ACQUIRE);
 		n = t - h;
 		n -= n / 2;
 		if (!n)
@@ -404,8 +425,8 @@ static uint32_t runq_grab(struct weft_worker *v, struct weft_fiber **batch)
 			continue;	/* h and t read at different times */
 		for (uint32_t i = 0; i < n; i++)
 			batch[i] = slot_get(q, h + i);
-		if (__atomic_compare_exchange_n(&q->head, &h, h + n, false,
-						__ATOMIC_ACQ_REL,
+		if (__atomic_compare_exchange_n(&q->hg, &hg, HG(h + n, hg),
+						false, __ATOMIC_ACQ_REL,
 						__ATOMIC_RELAXED))
 			return n;
 	}
@@ -671,7 +692,7 @@ static void wake_worker(struct weft_worker *from, struct weft_worker *to)
 static void wakep_slow(struct weft_rt *rt)
 {
 	struct weft_worker *w = weft__cur_worker;
-	unsigned int zero = 0, i;
+	unsigned int zero = 0, i, tries = 0;
 
 	/* The work's store before the loads below; see idle_sleep. */
 	weft__light_barrier();
@@ -679,6 +700,7 @@ static void wakep_slow(struct weft_rt *rt)
 	    __atomic_load_n(&rt->nspinning, __ATOMIC_RELAXED))
 		return;
 	/* The woken one starts as a spinner, so the next ready stays quiet. */
+again:
 	if (!__atomic_compare_exchange_n(&rt->nspinning, &zero, 1, false,
 					 __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
 		return;
@@ -699,6 +721,17 @@ static void wakep_slow(struct weft_rt *rt)
 		}
 	}
 	__atomic_fetch_sub(&rt->nspinning, 1, __ATOMIC_SEQ_CST);
+	/*
+	 * While we held nspinning at 1 with nobody to wake, a worker may
+	 * have gone to sleep after its last look, and another maker may
+	 * have seen our 1 and left its work to us (found by the Spin model,
+	 * tests/model/idle.pml): look again. A worker between clearing its
+	 * bit and its nidle decrement makes this spin briefly.
+	 */
+	if (__atomic_load_n(&rt->nidle, __ATOMIC_SEQ_CST) && ++tries < 1000) {
+		zero = 0;
+		goto again;
+	}
 }
 
 /* Submit queued MSG_RING wakes now. */
@@ -1057,9 +1090,19 @@ static void exit_commit(struct weft_worker *w, struct weft_fiber *f)
 	uintptr_t old;
 
 	WRITE_ONCE(f->state, FIBER_DONE);
-	old = __atomic_exchange_n(&f->join, JOIN_DONE, __ATOMIC_ACQ_REL);
+	/*
+	 * Detached: straight to REAPED, never through DONE, where a stray
+	 * weft_join() or second weft_detach() would reap it too (found by
+	 * the Spin model, tests/model/join.pml).
+	 */
+	old = __atomic_load_n(&f->join, __ATOMIC_RELAXED);
+	while (!__atomic_compare_exchange_n(&f->join, &old,
+					    old == JOIN_DETACHED ? JOIN_REAPED
+								 : JOIN_DONE,
+					    false, __ATOMIC_ACQ_REL,
+					    __ATOMIC_RELAXED))
+		;
 	if (old == JOIN_DETACHED) {
-		__atomic_store_n(&f->join, JOIN_REAPED, __ATOMIC_RELAXED);
 		reap(w, f);
 	} else if (old != JOIN_NONE) {
 		weft__ready(w, (struct weft_fiber *)old);

@@ -132,7 +132,12 @@ struct fifo {
  */
 #define RUNQ_SIZE	256
 struct runq {
-	uint32_t head;			/* atomic: CAS by owner and thieves */
+	/*
+	 * head (low 32 bits) and the owner's tail-pop count (high 32):
+	 * CASed by the owner and thieves as one word, so a thief whose batch
+	 * was computed before a tail pop fails its CAS (see runq_pop_tail).
+	 */
+	uint64_t hg;
 	uint32_t tail;			/* written by the owner only (release) */
 	struct weft_fiber *buf[RUNQ_SIZE]; /* relaxed atomics: see core.c */
 };
