@@ -248,7 +248,9 @@ static __attribute__((noreturn)) void unwind(struct shim_thread *t)
 	 * sigsetjmp(buf, 0) saved none, so none is read back).
 	 */
 #pragma GCC diagnostic push
+#ifndef __clang__
 #pragma GCC diagnostic ignored "-Wstringop-overflow"
+#endif
 	siglongjmp((struct __jmp_buf_tag *)(void *)b->__cancel_jmp_buf, 1);
 #pragma GCC diagnostic pop
 }
