@@ -202,6 +202,27 @@ check-gdb: $(O)/tests/gdb/gdb_target
 	-$(call apt,gdb)
 	$(Q)tools/weft-test-run tests/gdb/gdb_test.sh
 
+# tests/preload/: plain pthread programs, no weft in them, built as a user
+# would (never linked with libweft, no sanitizers); run.sh runs each natively
+# and under weft-run and compares. Not in tests/Kbuild: `make check` runs
+# binaries linked with libweft.
+PRELOAD_TESTS := $(patsubst %.c,$(O)/%,$(wildcard tests/preload/*.c)) \
+	$(patsubst %.cc,$(O)/%,$(wildcard tests/preload/*.cc))
+
+$(O)/tests/preload/%: tests/preload/%.c tests/preload/preload.h
+	$(quiet) CC $@
+	@mkdir -p $(@D)
+	$(Q)$(CC) -O2 -g -pthread $(WARN) $< -o $@
+
+$(O)/tests/preload/%: tests/preload/%.cc tests/preload/preload.h
+	$(quiet) CXX $@
+	@mkdir -p $(@D)
+	$(Q)$(CXX) -std=gnu++17 -O2 -g -pthread -Wall -Wextra -Wshadow $< -o $@
+
+.PHONY: check-preload
+check-preload: all $(PRELOAD_TESTS)
+	$(Q)tests/preload/run.sh $(O) || [ $$? = 4 ]
+
 # ---- benchmarks ------------------------------------------------------------
 
 $(O)/bench/%: bench/%.c $(LIB_A) $(wildcard bench/*.h)

@@ -82,6 +82,11 @@ struct weft_pdesc {
 	 */
 	uint32_t drained;
 	uint8_t registered;		/* in epfd; relaxed, set once per fd */
+	/*
+	 * A hang-up or error was seen (set with the lock held, before the
+	 * rseq store): no edge may follow, so a short read proves nothing.
+	 */
+	uint8_t hup;
 	uint8_t stream;			/* a stream socket or a pipe */
 	struct wq waiters;		/* the lock's; wt->aux: WANT_ bits */
 };
@@ -398,8 +403,43 @@ static long connect_io(struct weft_worker *w, const struct io_args *a,
 	return -err;
 }
 
+static long epoll_io_one(struct weft_worker *w, const struct io_args *a,
+			 uint64_t deadline);
+
+/*
+ * recv(MSG_WAITALL) waits for all @len bytes (or EOF, an error, the
+ * deadline): the attempts themselves cannot wait, so gather here.
+ */
+static long recv_all(struct weft_worker *w, const struct io_args *a,
+		     uint64_t deadline)
+{
+	struct io_args b = *a;
+	size_t got = 0;
+	long r;
+
+	b.flags &= ~MSG_WAITALL;
+	while (got < a->len) {
+		b.buf = (char *)a->buf + got;
+		b.len = a->len - got;
+		r = epoll_io_one(w, &b, deadline);
+		if (r <= 0)
+			return got ? (long)got : r;
+		got += r;
+		w = weft__cur_worker;
+	}
+	return got;
+}
+
 long weft__epoll_io(struct weft_worker *w, const struct io_args *a,
 		    uint64_t deadline)
+{
+	if (a->kind == IO_RECV && (a->flags & MSG_WAITALL) && a->len)
+		return recv_all(w, a, deadline);
+	return epoll_io_one(w, a, deadline);
+}
+
+static long epoll_io_one(struct weft_worker *w, const struct io_args *a,
+			 uint64_t deadline)
 {
 	unsigned int want = want_of(a);
 	size_t asked = read_len(a);
@@ -428,6 +468,7 @@ long weft__epoll_io(struct weft_worker *w, const struct io_args *a,
 		uint32_t ws = __atomic_load_n(&d->wseq, __ATOMIC_ACQUIRE);
 
 		if (!asked || !deadline ||
+		    __atomic_load_n(&d->hup, __ATOMIC_RELAXED) ||
 		    __atomic_load_n(&d->drained, __ATOMIC_RELAXED) != rs + 1) {
 			STAT_INC(w, nsyscalls, 1);
 			r = try_now(a, nowait_ok);
@@ -475,6 +516,7 @@ void weft__epoll_close(struct weft_rt *rt, int fd)
 	weft_spin_lock(&d->lock);
 	__atomic_store_n(&d->registered, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&d->drained, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&d->hup, 0, __ATOMIC_RELAXED);
 	d->stream = 0;
 	/* Attempts under way try again (and find the fd closed). */
 	__atomic_store_n(&d->rseq, d->rseq + 1, __ATOMIC_RELEASE);
@@ -501,6 +543,8 @@ static unsigned int event(struct weft_rt *rt, const struct epoll_event *ev)
 	if (ev->events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
 		got |= WANT_W;
 	weft_spin_lock(&d->lock);
+	if (ev->events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		__atomic_store_n(&d->hup, 1, __ATOMIC_RELAXED);
 	if (got & WANT_R)
 		__atomic_store_n(&d->rseq, d->rseq + 1, __ATOMIC_RELEASE);
 	if (got & WANT_W)

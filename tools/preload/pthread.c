@@ -1206,9 +1206,12 @@ void __cxa_guard_release(int64_t *g)
 {
 	int *w = (int *)g;
 
-	/* Waiters of libstdc++'s own kind sleep on the futex: wake them. */
+	/*
+	 * Waiters of libstdc++'s own kind sleep on the futex, a shared one
+	 * (not FUTEX_PRIVATE): wake them, and fibers (futex.c) alike.
+	 */
 	if (__atomic_exchange_n(w, GUARD_DONE, __ATOMIC_RELEASE) & ~0xffff)
-		syscall(SYS_futex, w, FUTEX_WAKE_PRIVATE, INT_MAX);
+		syscall(SYS_futex, w, FUTEX_WAKE, INT_MAX);
 }
 
 void __cxa_guard_abort(int64_t *g)
@@ -1216,5 +1219,5 @@ void __cxa_guard_abort(int64_t *g)
 	int *w = (int *)g;
 
 	if (__atomic_exchange_n(w, 0, __ATOMIC_RELEASE) & ~0xffff)
-		syscall(SYS_futex, w, FUTEX_WAKE_PRIVATE, INT_MAX);
+		syscall(SYS_futex, w, FUTEX_WAKE, INT_MAX);
 }

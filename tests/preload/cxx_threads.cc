@@ -1,0 +1,246 @@
+// SPDX-License-Identifier: MIT
+/*
+ * cxx_threads.cc - the C++ standard thread library, which reaches the
+ * pthread and nanosleep calls through libstdc++: std::thread ids and join
+ * errors, std::mutex, recursive_mutex, timed_mutex, shared_mutex, call_once,
+ * condition_variable (notify_one/all, wait_for and wait_until timeouts),
+ * this_thread::sleep_for, and thread_local counters and destructors, which
+ * must stay per thread. Futures are in cxx_futures.cc.
+ */
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <queue>
+#include <set>
+#include <shared_mutex>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#include "preload.h"
+
+using namespace std::chrono_literals;
+
+static constexpr int NTHREADS = 64;
+static constexpr int ITERS = 2000;
+static constexpr auto TIMEO = 100ms;
+
+static bool waited(std::chrono::steady_clock::time_point t0)
+{
+	return std::chrono::steady_clock::now() - t0 >= TIMEO / 2;
+}
+
+static void test_ids_and_join()
+{
+	std::vector<std::thread> ts;
+	std::vector<std::thread::id> ids(NTHREADS);
+	std::set<std::thread::id> seen;
+	int matched = 0;
+
+	for (int i = 0; i < NTHREADS; i++)
+		ts.emplace_back([&ids, i] {
+			ids[i] = std::this_thread::get_id();
+		});
+	for (int i = 0; i < NTHREADS; i++) {
+		std::thread::id id = ts[i].get_id();
+
+		ts[i].join();
+		matched += id == ids[i];
+		seen.insert(ids[i]);
+	}
+	seen.insert(std::this_thread::get_id());
+	std::printf("std::thread ids: %d match get_id, %zu distinct with main\n",
+		    matched, seen.size());
+	try {
+		ts[0].join();
+		std::printf("second join: no exception\n");
+	} catch (const std::system_error &e) {
+		std::printf("second join: system_error, invalid_argument %s\n",
+			    yesno(e.code() == std::errc::invalid_argument));
+	}
+}
+
+static void test_mutexes()
+{
+	std::vector<std::thread> ts;
+	std::mutex m;
+	std::recursive_mutex rm;
+	std::shared_mutex sm;
+	long n = 0, rn = 0, sn = 0, reads = 0;
+
+	auto body = [&] {
+		for (int k = 0; k < ITERS; k++) {
+			{
+				std::lock_guard<std::mutex> g(m);
+				n++;
+			}
+			{
+				std::lock_guard<std::recursive_mutex> a(rm);
+				std::lock_guard<std::recursive_mutex> b(rm);
+				rn++;
+			}
+			if (k % 4 == 0) {
+				std::unique_lock<std::shared_mutex> w(sm);
+				sn++;
+			} else {
+				std::shared_lock<std::shared_mutex> r(sm);
+				if (sn >= 0)
+					__atomic_fetch_add(&reads, 1,
+							   __ATOMIC_RELAXED);
+			}
+		}
+	};
+
+	for (int i = 0; i < NTHREADS; i++)
+		ts.emplace_back(body);
+	for (auto &t : ts)
+		t.join();
+	std::printf("std::mutex %ld, recursive_mutex (depth 2) %ld, "
+		    "shared_mutex writes %ld reads %ld\n", n, rn, sn, reads);
+
+	std::timed_mutex tm;
+	bool got = true, slept = false;
+
+	tm.lock();
+	std::thread([&] {
+		auto t0 = std::chrono::steady_clock::now();
+
+		got = tm.try_lock_for(TIMEO);
+		slept = waited(t0);
+		if (got)
+			tm.unlock();
+	}).join();
+	tm.unlock();
+	std::printf("timed_mutex held elsewhere: try_lock_for %s, waited: %s\n",
+		    got ? "true" : "false", yesno(slept));
+	std::thread([&] { got = m.try_lock(); if (got) m.unlock(); }).join();
+	std::printf("std::mutex free: try_lock from a thread %s\n",
+		    got ? "true" : "false");
+}
+
+static void test_condition_variable()
+{
+	std::mutex m;
+	std::condition_variable cv;
+	std::queue<int> q;
+	std::vector<std::thread> ts;
+	long sum = 0;
+	int done_producers = 0;
+	constexpr int PER = 128;
+
+	for (int i = 0; i < NTHREADS / 2; i++) {
+		ts.emplace_back([&, i] {
+			for (int k = 0; k < PER; k++) {
+				std::lock_guard<std::mutex> g(m);
+				q.push(i * PER + k + 1);
+				cv.notify_one();
+			}
+			std::lock_guard<std::mutex> g(m);
+			done_producers++;
+			cv.notify_all();
+		});
+		ts.emplace_back([&] {
+			std::unique_lock<std::mutex> lk(m);
+			for (;;) {
+				cv.wait(lk, [&] {
+					return !q.empty() ||
+					       done_producers == NTHREADS / 2;
+				});
+				if (q.empty())
+					break;
+				sum += q.front();
+				q.pop();
+			}
+		});
+	}
+	for (auto &t : ts)
+		t.join();
+	std::printf("condition_variable queue: %d producers, %d consumers, "
+		    "sum %ld\n", NTHREADS / 2, NTHREADS / 2, sum);
+
+	std::unique_lock<std::mutex> lk(m);
+	auto t0 = std::chrono::steady_clock::now();
+	std::cv_status st = cv.wait_for(lk, TIMEO);
+	std::printf("wait_for, nobody notifies: %s, waited: %s\n",
+		    st == std::cv_status::timeout ? "timeout" : "no_timeout",
+		    yesno(waited(t0)));
+	t0 = std::chrono::steady_clock::now();
+	bool pred = cv.wait_until(lk, t0 + TIMEO, [] { return false; });
+	std::printf("wait_until with a false predicate: %s, waited: %s\n",
+		    pred ? "true" : "false", yesno(waited(t0)));
+	t0 = std::chrono::steady_clock::now();
+	st = cv.wait_until(lk, std::chrono::system_clock::now() + TIMEO);
+	std::printf("wait_until system_clock: %s, waited: %s\n",
+		    st == std::cv_status::timeout ? "timeout" : "no_timeout",
+		    yesno(waited(t0)));
+	lk.unlock();
+	t0 = std::chrono::steady_clock::now();
+	std::this_thread::sleep_for(TIMEO);
+	std::printf("sleep_for: waited: %s\n", yesno(waited(t0)));
+}
+
+static std::once_flag once;
+static std::atomic<int> once_runs;
+
+static thread_local long tl_count;
+static std::atomic<int> tl_dtors;
+
+struct tl_object {
+	long uses = 0;
+	~tl_object()
+	{
+		if (uses == ITERS)
+			tl_dtors++;
+	}
+};
+static thread_local tl_object tl_obj;
+
+static void test_once_and_thread_local()
+{
+	std::vector<std::thread> ts;
+	std::vector<long> counts(NTHREADS);
+	int right = 0;
+
+	for (int i = 0; i < NTHREADS; i++)
+		ts.emplace_back([&counts, i] {
+			std::call_once(once, [] {
+				std::this_thread::sleep_for(10ms);
+				once_runs++;
+			});
+			for (int k = 0; k < ITERS; k++) {
+				tl_count++;
+				tl_obj.uses++;
+				if (k % 500 == 0)	/* let the others run */
+					std::this_thread::sleep_for(1ms);
+			}
+			counts[i] = tl_count;
+		});
+	for (auto &t : ts)
+		t.join();
+	for (long c : counts)
+		right += c == ITERS;
+	std::printf("call_once from %d threads: ran %d time(s)\n", NTHREADS,
+		    once_runs.load());
+	/* A known gap under weft-run (shared TLS): run.sh's TODO check. */
+	if (std::getenv("PRELOAD_TLS"))
+		std::printf("thread_local counters: %d of %d threads saw "
+			    "exactly %d, main's %ld; destructors with %d "
+			    "uses: %d\n", right, NTHREADS, ITERS, tl_count,
+			    ITERS, tl_dtors.load());
+	else
+		std::printf("thread_local: not checked (PRELOAD_TLS unset)\n");
+}
+
+int main()
+{
+	preload_init();
+	test_ids_and_join();
+	test_mutexes();
+	test_condition_variable();
+	test_once_and_thread_local();
+	std::printf("done\n");
+	return 0;
+}
