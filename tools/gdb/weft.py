@@ -228,7 +228,8 @@ class Runtime:
         """Worker @i's queued fibers: {name: [fiber address]}."""
         w = self.worker(i)
         rq = w["runq"]
-        head, tail = int(rq["head"]), int(rq["tail"])
+        # hg: head in the low 32 bits, a tail-pop count above (core.c).
+        head, tail = int(rq["hg"]) & 0xffffffff, int(rq["tail"])
         n = min((tail - head) & 0xFFFFFFFF, RUNQ_SIZE)
         return {
             "runnext": [int(w["runnext"])] if int(w["runnext"]) else [],
