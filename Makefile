@@ -401,6 +401,58 @@ deps:
 bench-deps:
 	-$(call apt,$(DEPS_BENCH))
 
+# ---- fuzzing and memcheck (issue 7) ----------------------------------------
+
+# make fuzz [FUZZ_TIME=20] [FUZZ_STRICT=1]: the libFuzzer targets of
+# tests/fuzz/Kbuild, built with clang, ASan and UBSan into $(FUZZ_O), each
+# run FUZZ_TIME seconds from its seeds (tests/fuzz/run.sh). FUZZ_STRICT=1
+# also fails on the known bugs tests/fuzz/fuzz.h lists.
+fuzz-y :=
+include tests/fuzz/Kbuild
+FUZZ_O		?= $(O)-fuzz$(if $(filter 1,$(FUZZ_STRICT)),-strict)
+FUZZ_CC		?= clang
+FUZZ_TIME	?= 20
+FUZZ_FLAGS	:= -O1 -g -fsanitize=fuzzer,address,undefined \
+		   -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
+		   $(if $(filter 1,$(FUZZ_STRICT)),-DFUZZ_STRICT)
+FUZZ_SRCS	:= lib/log.c lib/env.c lib/topo.c
+FUZZERS		:= $(addprefix $(FUZZ_O)/tests/fuzz/,$(fuzz-y))
+
+$(FUZZ_O)/tests/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(FUZZ_SRCS) \
+		lib/env.h lib/log.h lib/topo.h
+	$(quiet) CC $@
+	@mkdir -p $(@D)
+	$(Q)$(FUZZ_CC) $(CPPFLAGS) -std=gnu11 -pthread $(WARN) $(FUZZ_FLAGS) \
+		$< $(FUZZ_SRCS) -o $@ -lnuma
+
+.PHONY: fuzz fuzz-build fuzz-clean
+fuzz-build: $(FUZZERS)
+
+fuzz: fuzz-build
+	$(Q)tests/fuzz/run.sh -t $(FUZZ_TIME) $(FUZZERS)
+
+fuzz-clean:
+	rm -rf $(O)-fuzz $(O)-fuzz-strict
+
+clean: fuzz-clean
+
+# make check-valgrind: the core tests under Valgrind's memcheck, zero
+# reports (tests/valgrind/check.sh: how weft runs there, what is left out
+# and why; tests/valgrind/weft.supp). A build without SANITIZE.
+VALGRIND_TESTS := $(filter $(O)/tests/core/% $(O)/tests/lib/% \
+			   $(O)/tests/sched/sync_test,$(TESTS))
+
+ifneq ($(SANITIZE),)
+ifneq ($(filter check-valgrind,$(MAKECMDGOALS)),)
+$(error check-valgrind needs a build without SANITIZE)
+endif
+endif
+
+.PHONY: check-valgrind
+check-valgrind: $(VALGRIND_TESTS)
+	$(call apt,valgrind)
+	$(Q)tests/valgrind/check.sh $(VALGRIND_TESTS)
+
 # ---- housekeeping ----------------------------------------------------------
 
 .PHONY: clean

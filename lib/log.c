@@ -17,7 +17,8 @@ void weft_log(const char *fmt, ...)
 
 	memcpy(buf, "weft: ", 6);
 	va_start(ap, fmt);
-	n = vsnprintf(buf + 6, sizeof(buf) - 7, fmt, ap);
+	/* Room up to the last byte, which the newline takes over. */
+	n = vsnprintf(buf + 6, sizeof(buf) - 6, fmt, ap);
 	va_end(ap);
 	if (n < 0)
 		return;

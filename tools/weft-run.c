@@ -211,7 +211,8 @@ int main(int argc, char **argv)
 
 	opterr = 0;
 	/* '+': options end at PROGRAM, whose own options are its own. */
-	while ((c = getopt_long(argc, argv, "+m:w:b:s:vhV", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:m:w:b:s:vhV", opts, NULL)) !=
+	       -1) {
 		switch (c) {
 		case 'm':
 			if (strcmp(optarg, "mn") && strcmp(optarg, "io"))
@@ -245,10 +246,13 @@ int main(int argc, char **argv)
 			return 0;
 		case ':':
 			die_usage("option '%s' needs a value",
-				  argv[optind - 1]);
+				  optopt ? (char[]){ '-', (char)optopt, 0 }
+					 : argv[optind - 1]);
 			break;
 		default:
-			die_usage("unknown option '%s'", argv[optind - 1]);
+			die_usage("unknown option '%s'",
+				  optopt ? (char[]){ '-', (char)optopt, 0 }
+					 : argv[optind - 1]);
 		}
 	}
 	if (optind >= argc)
