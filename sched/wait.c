@@ -21,9 +21,11 @@
  *	   CASes -> TIMEDOUT; a cancel -> CANCELED. One wins.
  *	4. Cancel is Dekker-style: weft_cancel() stores cancel_fid then
  *	   loads the word; the commit stores the word then loads cancel_fid,
- *	   so at least one of them sees the other and CASes. The barrier
- *	   is asymmetric (internal.h): membarrier in the rare weft_cancel(),
- *	   a compiler barrier in the commit every wait makes.
+ *	   so at least one of them sees the other. The barrier is
+ *	   asymmetric (internal.h): membarrier in the rare weft_cancel(),
+ *	   a compiler barrier in the commit every wait makes. Whoever acts
+ *	   first spends the request by CAS on cancel_fid, then claims the
+ *	   wait: one request, one cancelled wait (cancel_try()).
  *
  * An OS thread waits the same way on its waiter's tstate with a futex;
  * its waker first CASes WAITING -> CLAIMED, fills the result in, then
@@ -82,13 +84,37 @@ static bool claim(struct weft_fiber *f, uint64_t word, unsigned int to)
 					   __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
 }
 
-static void cancel_claim(struct weft_fiber *f, uint64_t word, uint64_t fid)
+/*
+ * Act on a cancel request for @fid against the fiber's current wait.
+ * One request cancels one wait: whoever takes the request (this CAS, or
+ * the fiber's own early check in weft__wait) spends it, and only then
+ * claims a wait with it. If that wait ended otherwise in between, the
+ * request is put back for the next wait, and looked at again: the fiber
+ * may have committed its next wait without seeing it (found by the Spin
+ * model, tests/model/wait.pml: a request spent early, then a later wait
+ * cancelled by the same request).
+ */
+static void cancel_try(struct weft_fiber *f, uint64_t fid)
 {
-	if (claim(f, word, WAIT_CANCELED)) {
-		/* One request cancels one wait. */
-		__atomic_compare_exchange_n(&f->cancel_fid, &fid, 0, false,
-					    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
-		weft__ready_any(f);
+	for (;;) {
+		uint64_t word = __atomic_load_n(&f->wait_word, __ATOMIC_SEQ_CST);
+		uint64_t expect = fid;
+
+		/* The id read after the word proves the word is @fid's. */
+		if (__atomic_load_n(&f->id, __ATOMIC_ACQUIRE) != fid ||
+		    STATE(word) != WAIT_WAITING)
+			return;		/* armed for its next wait */
+		if (!__atomic_compare_exchange_n(&f->cancel_fid, &expect, 0,
+						 false, __ATOMIC_ACQ_REL,
+						 __ATOMIC_RELAXED))
+			return;		/* spent by someone else */
+		if (claim(f, word, WAIT_CANCELED)) {
+			weft__ready_any(f);
+			return;
+		}
+		/* That wait ended otherwise: back for the next one. */
+		__atomic_store_n(&f->cancel_fid, fid, __ATOMIC_SEQ_CST);
+		weft__heavy_barrier();
 	}
 }
 
@@ -132,7 +158,7 @@ static void wait_commit(struct weft_worker *w, struct weft_fiber *f)
 	 */
 	weft__light_barrier();
 	if (__atomic_load_n(&f->cancel_fid, __ATOMIC_RELAXED) == fid)
-		cancel_claim(f, word, fid);
+		cancel_try(f, fid);
 }
 
 static int thread_wait(struct weft_waiter *wt, struct weft_spin **locks,
@@ -171,7 +197,7 @@ int weft__wait(struct weft_waiter *wt, struct weft_spin **locks,
 {
 	struct weft_worker *w = weft__cur_worker;
 	struct weft_fiber *self = wt->fiber;
-	uint64_t word;
+	uint64_t word, expect;
 
 	if (!self)
 		return thread_wait(wt, locks, nlocks, deadline);
@@ -183,8 +209,11 @@ int weft__wait(struct weft_waiter *wt, struct weft_spin **locks,
 		unlock_all(locks, nlocks);
 		return WAIT_TIMEDOUT;
 	}
-	if (__atomic_load_n(&self->cancel_fid, __ATOMIC_RELAXED) == self->id) {
-		__atomic_store_n(&self->cancel_fid, 0, __ATOMIC_RELAXED);
+	expect = self->id;
+	if (__atomic_load_n(&self->cancel_fid, __ATOMIC_RELAXED) == expect &&
+	    __atomic_compare_exchange_n(&self->cancel_fid, &expect, 0, false,
+					__ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+		/* The request, spent here: nobody else may use it. */
 		unlock_all(locks, nlocks);
 		return WAIT_CANCELED;
 	}
@@ -238,21 +267,15 @@ void weft__wake_finish(struct weft_waiter *wt)
 WEFT_EXPORT int weft_cancel(uint64_t fid)
 {
 	struct weft_fiber *f = weft__lookup(fid);
-	uint64_t word;
 
 	if (!f || READ_ONCE(f->state) == FIBER_DONE)
 		return -EINVAL;
 	__atomic_store_n(&f->cancel_fid, fid, __ATOMIC_SEQ_CST);
 	weft__heavy_barrier();
-	word = __atomic_load_n(&f->wait_word, __ATOMIC_SEQ_CST);
-	/*
-	 * The id read after the word proves the word is @fid's: ids only
-	 * change when a slot is reaped, and never come back.
-	 */
+	/* Ids only change when a slot is reaped, and never come back. */
 	if (__atomic_load_n(&f->id, __ATOMIC_ACQUIRE) != fid)
 		return -EINVAL;
-	if (STATE(word) == WAIT_WAITING)
-		cancel_claim(f, word, fid);
+	cancel_try(f, fid);
 	return 0;
 }
 
