@@ -223,6 +223,14 @@ $(O)/tests/preload/%: tests/preload/%.cc tests/preload/preload.h
 check-preload: all $(PRELOAD_TESTS)
 	$(Q)tests/preload/run.sh $(O) || [ $$? = 4 ]
 
+# make soak [DURATION=600]: the randomised tests round after round, each
+# with a fresh seed, backend and worker count; the first failure prints
+# what replays it (tests/soak.sh).
+DURATION ?= 600
+.PHONY: soak
+soak: all tests
+	$(Q)tests/soak.sh $(DURATION) $(O)
+
 # ---- benchmarks ------------------------------------------------------------
 
 $(O)/bench/%: bench/%.c $(LIB_A) $(wildcard bench/*.h)

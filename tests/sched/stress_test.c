@@ -2,18 +2,22 @@
 /*
  * Randomised stress over every worker: up to a million fibers, each doing
  * a random mix of yields, sleeps, mutex-protected increments, semaphore
- * round trips and channel sends, checked against exact invariants:
+ * round trips, I/O round trips through shared pipes (under the pipe's
+ * mutex: a fiber parks in I/O holding it) and channel sends, checked
+ * against exact invariants:
  *	- every fiber finishes (a wait group reaches zero, a count matches);
  *	- no wake-up is lost (the run ends: a lost one hangs it, and the
  *	  harness's timeout fails it);
  *	- the counter under the mutex equals the increments made;
  *	- every message is received exactly once (a bitmap, duplicates
- *	  counted).
+ *	  counted);
+ *	- every byte written to a pipe comes back to its writer unchanged.
  * The seed is printed; WEFT_TEST_SEED=n replays a run's choices (not its
  * interleaving).
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <weft.h>
 
 #include "harness.h"
@@ -26,6 +30,8 @@
 #define SCALE	1
 #define ALIVE	20000
 #endif
+
+#define NPIPES	16
 
 struct stress {
 	uint64_t seed;
@@ -42,6 +48,9 @@ struct stress {
 	struct weft_sem slots;	/* throttles the spawners */
 	struct weft_sem ping, pong;
 	struct weft_wg done;
+	int pipes[NPIPES][2];	/* I/O round trips, each under ... */
+	struct weft_mutex pipe_lock[NPIPES];	/* ... its lock */
+	long io_trips;		/* atomic */
 };
 
 static struct stress S;
@@ -72,8 +81,21 @@ static void *worker_fiber(void *arg)
 			CHECK_EQ(weft_sem_post(&S.ping), 0);
 			CHECK_EQ(weft_sem_wait(&S.pong), 0);
 			break;
-		case 5:
+		case 5: {
+			/* Through a shared pipe and back, under its lock. */
+			unsigned int k = xorshift(&r) % NPIPES;
+			long back = -1;
+
+			CHECK_EQ(weft_mutex_lock(&S.pipe_lock[k]), 0);
+			CHECK_EQ(weft_write(S.pipes[k][1], &id, sizeof(id)),
+				 sizeof(id));
+			CHECK_EQ(weft_read(S.pipes[k][0], &back, sizeof(back)),
+				 sizeof(back));
+			CHECK_EQ(weft_mutex_unlock(&S.pipe_lock[k]), 0);
+			CHECK_EQ(back, id);
+			__atomic_add_fetch(&S.io_trips, 1, __ATOMIC_RELAXED);
 			break;
+		}
 		}
 	}
 	/* Every fiber sends exactly one message: its id. */
@@ -137,6 +159,8 @@ static void *stress_main(void *arg)
 
 	(void)arg;
 	S.workers = weft_workers() < 64 ? weft_workers() : 64;
+	for (int i = 0; i < NPIPES; i++)
+		CHECK_EQ(pipe(S.pipes[i]), 0);
 	CHECK_EQ(weft_chan_create(&S.msgs, sizeof(long), 64), 0);
 	CHECK_EQ(weft_sem_init(&S.slots, S.alive), 0);
 	CHECK_EQ(weft_wg_add(&S.done, S.nfibers), 0);
@@ -159,6 +183,10 @@ static void *stress_main(void *arg)
 	for (int i = 0; i < 4; i++)
 		CHECK_EQ(weft_join(col[i], NULL), 0);
 	weft_chan_destroy(S.msgs);
+	for (int i = 0; i < NPIPES; i++) {
+		CHECK_EQ(weft_close(S.pipes[i][0]), 0);
+		CHECK_EQ(weft_close(S.pipes[i][1]), 0);
+	}
 	return NULL;
 }
 
@@ -175,12 +203,15 @@ static void stress(struct __test_metadata *_metadata, long nfibers,
 	S.seen = calloc(1, bytes);
 	ASSERT_NE_NULL(S.seen);
 	TH_LOG("fibers=%ld alive<=%u workers=%u", nfibers, alive, workers);
+	for (int i = 0; i < NPIPES; i++)
+		memset(&S.pipe_lock[i], 0, sizeof(S.pipe_lock[i]));
 	ASSERT_EQ(run_on(workers, stress_main, NULL), 0);
 	ASSERT_CHECKS();
 	ASSERT_EQ(S.finished, nfibers);
 	ASSERT_EQ(S.counter, S.increments);
 	ASSERT_EQ(S.received, nfibers);
 	ASSERT_EQ(S.duplicates, 0);
+	TH_LOG("io round trips=%ld", S.io_trips);
 	for (long i = 0; i < nfibers; i++)
 		if (!(S.seen[i / 8] & (1 << (i % 8))))
 			ASSERT_EQ(i, -1) TH_LOG("message %ld lost", i);
