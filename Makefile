@@ -5,6 +5,7 @@
 #
 #   make			build into build/ (O=dir for elsewhere)
 #   make check			build and run the TAP test suite
+#   make check-model		the concurrency protocols, model-checked (Spin)
 #   make check-docs		man pages: one per exported function, all clean
 #   make install		PREFIX=/usr/local DESTDIR= LIBDIR=$(PREFIX)/lib
 #   make bench [BENCH=name]	benchmarks against their peers
@@ -186,6 +187,14 @@ tests: $(TESTS)
 
 check: deps all tests check-abi
 	$(Q)tools/weft-test-run $(TESTS) $(TESTS_SH)
+
+# tests/model/: the park/wake, idle, join and run-queue protocols,
+# model-checked with Spin (about a minute). Installs spin when run as root;
+# skips without it. Not part of `make check`.
+.PHONY: check-model
+check-model:
+	-$(call apt,spin)
+	$(Q)tests/model/run.sh || [ $$? = 4 ]
 
 # A man page for every name weft.map exports, each rendering without a
 # groff warning, and every WEFT_* variable in weft.7. Needs no build.

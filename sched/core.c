@@ -692,7 +692,7 @@ static void wake_worker(struct weft_worker *from, struct weft_worker *to)
 static void wakep_slow(struct weft_rt *rt)
 {
 	struct weft_worker *w = weft__cur_worker;
-	unsigned int zero = 0, i, tries = 0;
+	unsigned int zero = 0, i;
 
 	/* The work's store before the loads below; see idle_sleep. */
 	weft__light_barrier();
@@ -725,13 +725,17 @@ again:
 	 * While we held nspinning at 1 with nobody to wake, a worker may
 	 * have gone to sleep after its last look, and another maker may
 	 * have seen our 1 and left its work to us (found by the Spin model,
-	 * tests/model/idle.pml): look again. A worker between clearing its
-	 * bit and its nidle decrement makes this spin briefly.
+	 * tests/model/idle.pml): look again while any idle bit is set. Not
+	 * while nidle says so: a worker between clearing its bit and its
+	 * nidle decrement would keep us spinning, and a bound on the tries
+	 * brings the lost wake-up back (the model again). Each pass either
+	 * wakes a sleeper or finds none set, so this ends.
 	 */
-	if (__atomic_load_n(&rt->nidle, __ATOMIC_SEQ_CST) && ++tries < 1000) {
-		zero = 0;
-		goto again;
-	}
+	for (i = 0; i < (rt->nworkers + 63) / 64; i++)
+		if (__atomic_load_n(&rt->idle[i], __ATOMIC_SEQ_CST)) {
+			zero = 0;
+			goto again;
+		}
 }
 
 /* Submit queued MSG_RING wakes now. */
