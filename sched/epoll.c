@@ -87,6 +87,11 @@ struct weft_pdesc {
 	 * rseq store): no edge may follow, so a short read proves nothing.
 	 */
 	uint8_t hup;
+	/*
+	 * weft_close() is under way (the lock's): nobody may park, since
+	 * the close that follows makes no event.
+	 */
+	uint8_t closing;
 	uint8_t stream;			/* a stream socket or a pipe */
 	struct wq waiters;		/* the lock's; wt->aux: WANT_ bits */
 };
@@ -347,6 +352,10 @@ static int park(struct weft_worker *w, struct weft_pdesc *d,
 	int st;
 
 	weft_spin_lock(lock);
+	if (d->closing) {
+		weft_spin_unlock(lock);
+		return -EBADF;
+	}
 	if (((want & WANT_R) && d->rseq != rs) ||
 	    ((want & WANT_W) && d->wseq != ws)) {
 		weft_spin_unlock(lock);
@@ -509,11 +518,18 @@ static long epoll_io_one(struct weft_worker *w, const struct io_args *a,
 void weft__epoll_close(struct weft_rt *rt, int fd)
 {
 	struct weft_pdesc *d = pdesc(rt, fd, false);
+	bool registered;
 	WAKE_LIST(woken);
 
-	if (!d || !__atomic_load_n(&d->registered, __ATOMIC_RELAXED))
+	/*
+	 * Even if not registered yet: a fiber may be between its attempt
+	 * and its registration, and must not park on an fd about to go.
+	 */
+	if (!d)
 		return;
 	weft_spin_lock(&d->lock);
+	d->closing = 1;
+	registered = __atomic_load_n(&d->registered, __ATOMIC_RELAXED);
 	__atomic_store_n(&d->registered, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&d->drained, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&d->hup, 0, __ATOMIC_RELAXED);
@@ -523,8 +539,21 @@ void weft__epoll_close(struct weft_rt *rt, int fd)
 	__atomic_store_n(&d->wseq, d->wseq + 1, __ATOMIC_RELEASE);
 	wq_claim_all(&d->waiters, -EBADF, &woken);
 	weft_spin_unlock(&d->lock);
-	epoll_ctl(rt->epfd, EPOLL_CTL_DEL, fd, NULL);
+	if (registered)
+		epoll_ctl(rt->epfd, EPOLL_CTL_DEL, fd, NULL);
 	wake_list_finish(&woken);
+}
+
+/* After the close (or dup2 over @fd): the number may be reused. */
+void weft__epoll_closed(struct weft_rt *rt, int fd)
+{
+	struct weft_pdesc *d = pdesc(rt, fd, false);
+
+	if (!d)
+		return;
+	weft_spin_lock(&d->lock);
+	d->closing = 0;
+	weft_spin_unlock(&d->lock);
 }
 
 /* One readiness event: count the edge, ready the fibers it concerns. */

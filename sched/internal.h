@@ -479,6 +479,8 @@ void weft__cancels_run(struct weft_worker *w);
  * return -EBADF, their ring operations are cancelled (io.c).
  */
 void weft__fd_forget(int fd);
+/* ... and once it is closed (or replaced): its number may come back. */
+void weft__fd_closed(int fd);
 
 /* core.c: the running runtime (or NULL); wake @w if it sleeps. */
 struct weft_rt *weft__runtime(void);

@@ -593,6 +593,12 @@ static void cancel_fd_everywhere(struct weft_worker *self, int fd)
 	cancels_wait(req, n, self);
 }
 
+void weft__fd_closed(int fd)
+{
+	if (weft__runtime())
+		weft__epoll_closed(weft__runtime(), fd);
+}
+
 void weft__fd_forget(int fd)
 {
 	struct weft_worker *w = weft__cur_worker;
@@ -606,10 +612,14 @@ WEFT_EXPORT int weft_close(int fd)
 {
 	struct io_args a = { IO_CLOSE, fd, NULL, 0, IO_NOW, 0, NULL, 0 };
 
+	int r;
+
 	if (fd < 0)
 		return -EBADF;
 	weft__fd_forget(fd);
-	return do_io(&a, WEFT_FOREVER);
+	r = do_io(&a, WEFT_FOREVER);
+	weft__fd_closed(fd);
+	return r;
 }
 
 WEFT_EXPORT int weft_fsync(int fd, bool datasync)

@@ -37,6 +37,7 @@ long weft__sys_io(const struct io_args *a);
 long weft__epoll_io(struct weft_worker *w, const struct io_args *a,
 		    uint64_t deadline);
 void weft__epoll_close(struct weft_rt *rt, int fd);
+void weft__epoll_closed(struct weft_rt *rt, int fd);
 /* The call without blocking (MSG_DONTWAIT, RWF_NOWAIT): -EAGAIN if not. */
 long weft__io_try(const struct io_args *a);
 

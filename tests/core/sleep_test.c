@@ -10,7 +10,14 @@ static uint64_t base;		/* deadlines from one instant: no timing */
 static void *sleeper(void *arg)
 {
 	long i = (long)arg;
-	uint64_t deadline = base + (16 - i) * 1000000ULL;
+	/*
+	 * 10 ms apart: timers that expire in one batch are all readied in
+	 * deadline order, but after a fiber exits its worker takes the
+	 * newest runnable first (spawn trees go depth-first), so a batch
+	 * may run out of order. Spaced like this, each fires on its own,
+	 * even under qemu.
+	 */
+	uint64_t deadline = base + (16 - i) * 10000000ULL;
 
 	weft_sleep_until_ns(deadline);
 	woke[nwoke++] = i;
@@ -26,10 +33,10 @@ static void *order(void *arg)
 	(void)arg;
 	/*
 	 * Far enough ahead that every fiber registers its deadline before
-	 * the first one passes, however slowly this loop runs (CI machines
-	 * are shared): the order is then the timer heap's alone.
+	 * the first one passes, however slowly this loop runs (shared CI
+	 * machines, qemu): the order is then the timer heap's alone.
 	 */
-	base = weft_now_ns() + 200000000ULL;
+	base = weft_now_ns() + 1000000000ULL;
 	for (long i = 0; i < 16; i++)
 		weft_spawn(&f[i], NULL, sleeper, (void *)i);
 	for (int i = 0; i < 16; i++) {

@@ -763,6 +763,8 @@ int dup2(int fd, int to)
 	if (fd != to && weft_shim_mode != SHIM_OFF && weft__runtime())
 		weft__fd_forget(to);	/* it is closed in passing */
 	r = REAL(dup2)(fd, to);
+	if (fd != to && weft_shim_mode != SHIM_OFF && weft__runtime())
+		weft__fd_closed(to);
 	if (r >= 0)
 		shim_fd_forget(r);
 	return r;
@@ -775,6 +777,8 @@ int dup3(int fd, int to, int flags)
 	if (fd != to && weft_shim_mode != SHIM_OFF && weft__runtime())
 		weft__fd_forget(to);
 	r = REAL(dup3)(fd, to, flags);
+	if (fd != to && weft_shim_mode != SHIM_OFF && weft__runtime())
+		weft__fd_closed(to);
 	if (r >= 0)
 		shim_fd_forget(r);
 	return r;
