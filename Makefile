@@ -282,8 +282,10 @@ $(PLAINS): $(O)/bench/%: bench/%.c
 # The headline in a minute: a thread-per-connection server natively and
 # under weft-run, and weft's own, at 1000 connections; a table and plots
 # (bench/demo.sh). `make bench` runs every benchmark against its peers.
-demo: deps bench-deps all
-	$(Q)$(MAKE) --no-print-directory SANITIZE= bench-build
+demo: deps all
+	-$(call apt,gnuplot-nox)
+	$(Q)$(MAKE) --no-print-directory SANITIZE= $(O)/bench/echo_server \
+		$(O)/bench/echo_client $(O)/bench/preload_echo_server
 	$(Q)bench/demo.sh $(O)
 
 # ---- install ---------------------------------------------------------------

@@ -95,7 +95,9 @@ done <"$tmp/rows"
 echo
 
 if command -v gnuplot >/dev/null; then
-	awk -F'|' '{ printf "\"%s\" %s %s %s\n", $1, $2, $3 / 1024, $4 }' \
+	# Short names under the bars, in the order measured.
+	awk -F'|' 'BEGIN { split("native|weft-run|weft", n, "|") }
+		{ printf "\"%s\" %s %s %s\n", n[NR], $2, $3 / 1024, $4 }' \
 		"$tmp/rows" >"$tmp/data"
 	for term in svg png; do
 		case $term in
@@ -109,7 +111,7 @@ if command -v gnuplot >/dev/null; then
 		set style data histograms
 		set style fill solid 0.8 border -1
 		set boxwidth 0.7
-		set xtics rotate by -20 font ',8'
+		set xtics font ',10'
 		unset key
 		set yrange [0:*]
 		set title 'requests/s (higher is better)'
