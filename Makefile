@@ -445,6 +445,9 @@ $(FUZZ_O)/tests/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(FUZZ_SRCS) \
 	$(Q)$(FUZZ_CC) $(CPPFLAGS) -std=gnu11 -pthread $(WARN) $(FUZZ_FLAGS) \
 		$< $(FUZZ_SRCS) -o $@ -lnuma
 
+# weft_run_fuzz compiles tools/weft-run.c in (without its main()).
+$(FUZZ_O)/tests/fuzz/weft_run_fuzz: tools/weft-run.c
+
 .PHONY: fuzz fuzz-build fuzz-clean
 fuzz-build: $(FUZZERS)
 

@@ -192,7 +192,39 @@ static void set(const char *var, const char *val)
 	}
 }
 
-int main(int argc, char **argv)
+/* @s for a one-line message: printable ASCII as it is, the rest \xNN. */
+static const char *quoted(const char *s, char *buf, size_t len)
+{
+	size_t n = 0;
+
+	for (; *s && n + 5 < len; s++) {
+		unsigned char c = *s;
+
+		if (c >= ' ' && c < 127)
+			buf[n++] = c;
+		else
+			n += snprintf(buf + n, len - n, "\\x%02x", c);
+	}
+	buf[n] = 0;
+	return buf;
+}
+
+/* What the options asked for; parse_args() fills it in. */
+struct run_opts {
+	const char *mode;		/* "mn" or "io" */
+	const char *workers, *backend, *stack;	/* NULL: not given */
+	bool stats, verbose;
+	int prog;			/* argv index of PROGRAM */
+	enum { RUN, HELP, VERSION } action;
+};
+
+/*
+ * Parse the options before PROGRAM. 0 with @o filled in, or 2 with a
+ * one-line reason in @err. No side effect (no exit, no environment), so
+ * tests/fuzz/weft_run_fuzz.c can call it.
+ */
+static int parse_args(int argc, char **argv, struct run_opts *o, char *err,
+		      size_t errlen)
 {
 	static const struct option opts[] = {
 		{ "mode", required_argument, NULL, 'm' },
@@ -205,58 +237,112 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *mode = "mn", *why, *old;
-	char *path, *shim, *preload;
+	char q[72];
 	int c;
 
+	*o = (struct run_opts){ .mode = "mn", .action = RUN };
 	opterr = 0;
+	optopt = 0;
+	optind = 0;		/* glibc: start over, for repeated calls */
 	/* '+': options end at PROGRAM, whose own options are its own. */
 	while ((c = getopt_long(argc, argv, "+:m:w:b:s:vhV", opts, NULL)) !=
 	       -1) {
 		switch (c) {
 		case 'm':
-			if (strcmp(optarg, "mn") && strcmp(optarg, "io"))
-				die_usage("--mode=%s: expected mn or io",
-					  optarg);
-			mode = optarg;
+			if (strcmp(optarg, "mn") && strcmp(optarg, "io")) {
+				snprintf(err, errlen,
+					 "--mode=%s: expected mn or io",
+					 quoted(optarg, q, sizeof(q)));
+				return 2;
+			}
+			o->mode = optarg;
 			break;
 		case 'w':
-			set("WEFT_WORKERS", optarg);
+			o->workers = optarg;
 			break;
 		case 'b':
-			if (strcmp(optarg, "io_uring") && strcmp(optarg, "epoll"))
-				die_usage("--backend=%s: expected io_uring or epoll",
-					  optarg);
-			set("WEFT_BACKEND", optarg);
+			if (strcmp(optarg, "io_uring") &&
+			    strcmp(optarg, "epoll")) {
+				snprintf(err, errlen,
+					 "--backend=%s: expected io_uring or epoll",
+					 quoted(optarg, q, sizeof(q)));
+				return 2;
+			}
+			o->backend = optarg;
 			break;
 		case 's':
-			set("WEFT_STACK_SIZE", optarg);
+			o->stack = optarg;
 			break;
 		case 'S':
-			set("WEFT_STATS", "1");
+			o->stats = true;
 			break;
 		case 'v':
-			set("WEFT_DEBUG", "1");
+			o->verbose = true;
 			break;
 		case 'h':
-			fputs(usage, stdout);
+			o->action = HELP;
 			return 0;
 		case 'V':
-			printf("weft-run %s\n", WEFT_VERSION);
+			o->action = VERSION;
 			return 0;
 		case ':':
-			die_usage("option '%s' needs a value",
-				  optopt ? (char[]){ '-', (char)optopt, 0 }
-					 : argv[optind - 1]);
-			break;
 		default:
-			die_usage("unknown option '%s'",
-				  optopt ? (char[]){ '-', (char)optopt, 0 }
-					 : argv[optind - 1]);
+			if (optopt > ' ' && optopt < 127)
+				snprintf(err, errlen, "%s '-%c'",
+					 c == ':' ? "option needs a value:"
+						  : "unknown option",
+					 optopt);
+			else if (optopt)	/* not printable: its code */
+				snprintf(err, errlen, "%s '-\\x%02x'",
+					 c == ':' ? "option needs a value:"
+						  : "unknown option",
+					 optopt & 0xff);
+			else
+				snprintf(err, errlen, "%s '%s'",
+					 c == ':' ? "option needs a value:"
+						  : "unknown option",
+					 quoted(argv[optind - 1], q, sizeof(q)));
+			return 2;
 		}
 	}
-	if (optind >= argc)
-		die_usage("%s", "no PROGRAM to run");
+	if (optind >= argc) {
+		snprintf(err, errlen, "no PROGRAM to run");
+		return 2;
+	}
+	o->prog = optind;
+	return 0;
+}
+
+#ifndef WEFT_RUN_NO_MAIN
+int main(int argc, char **argv)
+{
+	const char *why, *old;
+	char *path, *shim, *preload, err[160];
+	struct run_opts o;
+	int c;
+
+	if (parse_args(argc, argv, &o, err, sizeof(err)))
+		die_usage("%s", err);
+	if (o.action == HELP) {
+		fputs(usage, stdout);
+		return 0;
+	}
+	if (o.action == VERSION) {
+		printf("weft-run %s\n", WEFT_VERSION);
+		return 0;
+	}
+	if (o.workers)
+		set("WEFT_WORKERS", o.workers);
+	if (o.backend)
+		set("WEFT_BACKEND", o.backend);
+	if (o.stack)
+		set("WEFT_STACK_SIZE", o.stack);
+	if (o.stats)
+		set("WEFT_STATS", "1");
+	if (o.verbose)
+		set("WEFT_DEBUG", "1");
+	optind = o.prog;
+
 	path = find(argv[optind]);
 	if (!path) {
 		fprintf(stderr, "%s: %s: command not found\n", prog,
@@ -284,10 +370,11 @@ int main(int argc, char **argv)
 			preload = shim;
 		}
 		set("LD_PRELOAD", preload);
-		set("WEFT_PRELOAD", mode);
+		set("WEFT_PRELOAD", o.mode);
 	}
 	execv(path, argv + optind);
 	c = errno;
 	fprintf(stderr, "%s: %s: %s\n", prog, argv[optind], strerror(c));
 	return c == ENOENT ? 127 : 126;
 }
+#endif
