@@ -78,7 +78,7 @@ int weft_env_size(const char *name, size_t def, size_t min, size_t max,
 		  size_t *out)
 {
 	const char *s = env_get(name);
-	char lo[24], hi[24];
+	char lo[24], hi[24], q[1024];
 	size_t v;
 
 	if (!s) {
@@ -92,7 +92,7 @@ int weft_env_size(const char *name, size_t def, size_t min, size_t max,
 	fmt_size(lo, sizeof(lo), min);
 	fmt_size(hi, sizeof(hi), max);
 	weft_log("%s=\"%s\" is not valid: expected a size from %s to %s, in bytes or with a K, M or G suffix",
-		 name, s, lo, hi);
+		 name, weft_quote(s, q, sizeof(q)), lo, hi);
 	return -EINVAL;
 }
 
@@ -100,6 +100,7 @@ int weft_env_uint(const char *name, unsigned long def, unsigned long min,
 		  unsigned long max, unsigned long *out)
 {
 	const char *s = env_get(name);
+	char q[1024];
 	unsigned long v;
 
 	if (!s) {
@@ -111,7 +112,7 @@ int weft_env_uint(const char *name, unsigned long def, unsigned long min,
 		return 0;
 	}
 	weft_log("%s=\"%s\" is not valid: expected a whole number from %lu to %lu",
-		 name, s, min, max);
+		 name, weft_quote(s, q, sizeof(q)), min, max);
 	return -EINVAL;
 }
 
@@ -130,7 +131,7 @@ int weft_env_choice(const char *name, const char *const *choices, int def,
 		    int *out)
 {
 	const char *s = env_get(name);
-	char list[256];
+	char list[256], q[1024];
 	size_t n = 0;
 	int i;
 
@@ -149,7 +150,7 @@ int weft_env_choice(const char *name, const char *const *choices, int def,
 		n += snprintf(list + n, sizeof(list) - n, "%s%s",
 			      i ? (choices[i + 1] ? ", " : " or ") : "",
 			      choices[i]);
-	weft_log("%s=\"%s\" is not valid: expected %s%s", name, s,
-		 i > 1 ? "one of " : "", list);
+	weft_log("%s=\"%s\" is not valid: expected %s%s", name,
+		 weft_quote(s, q, sizeof(q)), i > 1 ? "one of " : "", list);
 	return -EINVAL;
 }

@@ -56,3 +56,25 @@ char *weft_fmt_str(char *p, char *end, const char *s)
 		*p++ = *s++;
 	return p;
 }
+
+const char *weft_quote(const char *s, char *buf, size_t len)
+{
+	size_t n = 0;
+
+	for (; *s && n + 5 < len; s++) {
+		unsigned char c = *s;
+
+		if (c < ' ' || c == 127) {
+			static const char hex[] = "0123456789abcdef";
+
+			buf[n++] = '\\';
+			buf[n++] = 'x';
+			buf[n++] = hex[c >> 4];
+			buf[n++] = hex[c & 15];
+		} else {
+			buf[n++] = c;
+		}
+	}
+	buf[n] = 0;
+	return buf;
+}

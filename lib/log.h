@@ -45,5 +45,10 @@ __attribute__((noreturn)) void weft_bug(const char *what, const char *file,
 /* Async-signal-safe formatting helpers for fault handlers. */
 char *weft_fmt_u64(char *p, unsigned long long v);
 char *weft_fmt_str(char *p, char *end, const char *s);
+/*
+ * @s for a one-line message: control characters as \xNN, the rest as it
+ * is, cut to fit @len. Returns @buf.
+ */
+const char *weft_quote(const char *s, char *buf, size_t len);
 
 #endif

@@ -170,8 +170,10 @@ int weft_topo_init(struct weft_topo *t)
 
 	if (s && *s) {
 		if (weft_topo_parse(t, s)) {
+			char q[1024];
+
 			weft_log("WEFT_TOPOLOGY=\"%s\" is not valid: expected NxM or cpu lists separated by ':' (see README.md)",
-				 s);
+				 weft_quote(s, q, sizeof(q)));
 			return -EINVAL;
 		}
 	} else {

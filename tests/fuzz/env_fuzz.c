@@ -161,10 +161,11 @@ static void check_round_trips(uint64_t v)
 static void check_line(const char *msg, size_t n, const char *value,
 		       const char *tail)
 {
-	static char want[16384];
+	static char want[16384 * 5], q[16384 * 4 + 1];
 
 	snprintf(want, sizeof(want),
-		 "weft: " NAME "=\"%s\" is not valid: expected %s", value, tail);
+		 "weft: " NAME "=\"%s\" is not valid: expected %s",
+		 strlen(value) < 16384 ? fuzz_quote(value, q) : value, tail);
 	fuzz_check_log_line(msg, n, want, value);
 }
 

@@ -294,9 +294,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(!ret && !t2.synthetic && !n, "empty: the machine's");
 	} else if (!ok) {
 		FUZZ_CHECK(ret == -EINVAL, "init returned %d", ret);
+		static char q[4 * 8192 + 1];
+
 		snprintf(fmt, sizeof(fmt),
 			 "weft: WEFT_TOPOLOGY=\"%s\" is not valid: expected NxM or cpu lists separated by ':' (see README.md)",
-			 s);
+			 strlen(s) < 8192 ? fuzz_quote(s, q) : s);
 		fuzz_check_log_line(msg, n, fmt, s);
 	} else {
 		FUZZ_CHECK(!ret && !n, "init returned %d", ret);
