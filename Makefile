@@ -170,11 +170,11 @@ $(PRELOAD_SO): $(PRELOAD_LIB_OBJS) $(PRELOAD_SHIM) tools/preload/preload.map
 		$(LDLIBS) -ldl
 
 # weft-run finds the shim next to itself (../lib), else in LIBDIR.
-$(WEFT_RUN): tools/weft-run.c
+$(WEFT_RUN): tools/weft-run.c lib/log.c lib/log.h
 	$(quiet) CC $@
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -DWEFT_VERSION='"$(VERSION)"' \
-		-DWEFT_LIBDIR='"$(LIBDIR)"' $< -o $@
+		-DWEFT_LIBDIR='"$(LIBDIR)"' $< lib/log.c -o $@
 
 # ---- tests ---------------------------------------------------------------
 

@@ -303,40 +303,22 @@ long weft__io_try(const struct io_args *a)
 	return try_now(a, true);
 }
 
-/* A file operation on the offload pool; the caller waits for it to end. */
-struct offload_io {
-	const struct io_args *a;
-	long res;
-	struct weft_wg done;
-};
-
 static void *offload_io(void *arg)
 {
-	struct offload_io *job = arg;
-
-	job->res = weft__sys_io(job->a);
-	weft_wg_done(&job->done);	/* the last touch of @job */
-	return NULL;
+	return (void *)(intptr_t)weft__sys_io(arg);
 }
 
 /*
  * A call that may block in the kernel, on the offload pool. Like a ring
- * operation it is not abandoned: the job uses the caller's buffers and
- * stack, so the fiber waits for it to end even after a cancel, and keeps
- * its result.
+ * operation it is not abandoned (it uses the caller's buffers): a cancel
+ * does not end the wait, and the call keeps its result.
  */
 static long offloaded(const struct io_args *a)
 {
-	struct offload_io job = { .a = a };
-	int r;
+	void *res;
+	int r = weft__offload_sync(offload_io, (void *)a, &res);
 
-	weft_wg_add(&job.done, 1);
-	r = weft_offload(offload_io, &job, NULL);
-	if (r && r != -ECANCELED)
-		return r;		/* never queued */
-	while (weft_wg_wait(&job.done) == -ECANCELED)
-		;
-	return job.res;
+	return r ? r : (long)(intptr_t)res;
 }
 
 /*

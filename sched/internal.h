@@ -529,6 +529,12 @@ void weft__offload_fini(void);
 bool weft__offload_busy(void);
 unsigned int weft__offload_threads(void);
 bool weft__offload_self(void);
+/*
+ * weft_offload() for a job that uses the caller's stack or buffers: the
+ * wait for it cannot be cut short (a cancel is ignored, as for an I/O
+ * operation in the ring). 0, or the error of a job never queued.
+ */
+int weft__offload_sync(void *(*fn)(void *), void *arg, void **result);
 
 /* fault.c */
 int weft__fault_init(void);

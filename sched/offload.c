@@ -388,6 +388,40 @@ WEFT_EXPORT int weft_offload(void *(*fn)(void *), void *arg, void **result)
 	return weft_offload_until(fn, arg, result, WEFT_FOREVER);
 }
 
+/* A job of weft__offload_sync(): on the caller's stack. */
+struct sync_job {
+	void *(*fn)(void *);
+	void *arg;
+	void *result;
+	struct weft_wg done;
+};
+
+static void *sync_run(void *p)
+{
+	struct sync_job *j = p;
+
+	j->result = j->fn(j->arg);
+	weft_wg_done(&j->done);		/* the last touch of @j */
+	return NULL;
+}
+
+int weft__offload_sync(void *(*fn)(void *), void *arg, void **result)
+{
+	struct sync_job j = { fn, arg, NULL, WEFT_WG_INIT };
+	int r;
+
+	weft_wg_add(&j.done, 1);
+	r = weft_offload(sync_run, &j, NULL);
+	if (r && r != -ECANCELED)
+		return r;		/* never queued */
+	/* The job uses @arg and our stack: wait for it whatever happens. */
+	while (weft_wg_wait(&j.done) == -ECANCELED)
+		;
+	if (result)
+		*result = j.result;
+	return 0;
+}
+
 /*
  * For weft_run()'s configuration: read WEFT_OFFLOAD_THREADS now, so a bad
  * value fails the run rather than its first offload. Optional: the first

@@ -23,6 +23,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/log.h"
+
 #ifndef WEFT_VERSION
 #define WEFT_VERSION "unknown"
 #endif
@@ -192,23 +194,6 @@ static void set(const char *var, const char *val)
 	}
 }
 
-/* @s for a one-line message: printable ASCII as it is, the rest \xNN. */
-static const char *quoted(const char *s, char *buf, size_t len)
-{
-	size_t n = 0;
-
-	for (; *s && n + 5 < len; s++) {
-		unsigned char c = *s;
-
-		if (c >= ' ' && c < 127)
-			buf[n++] = c;
-		else
-			n += snprintf(buf + n, len - n, "\\x%02x", c);
-	}
-	buf[n] = 0;
-	return buf;
-}
-
 /* What the options asked for; parse_args() fills it in. */
 struct run_opts {
 	const char *mode;		/* "mn" or "io" */
@@ -252,7 +237,7 @@ static int parse_args(int argc, char **argv, struct run_opts *o, char *err,
 			if (strcmp(optarg, "mn") && strcmp(optarg, "io")) {
 				snprintf(err, errlen,
 					 "--mode=%s: expected mn or io",
-					 quoted(optarg, q, sizeof(q)));
+					 weft_quote(optarg, q, sizeof(q)));
 				return 2;
 			}
 			o->mode = optarg;
@@ -265,7 +250,7 @@ static int parse_args(int argc, char **argv, struct run_opts *o, char *err,
 			    strcmp(optarg, "epoll")) {
 				snprintf(err, errlen,
 					 "--backend=%s: expected io_uring or epoll",
-					 quoted(optarg, q, sizeof(q)));
+					 weft_quote(optarg, q, sizeof(q)));
 				return 2;
 			}
 			o->backend = optarg;
@@ -301,7 +286,7 @@ static int parse_args(int argc, char **argv, struct run_opts *o, char *err,
 				snprintf(err, errlen, "%s '%s'",
 					 c == ':' ? "option needs a value:"
 						  : "unknown option",
-					 quoted(argv[optind - 1], q, sizeof(q)));
+					 weft_quote(argv[optind - 1], q, sizeof(q)));
 			return 2;
 		}
 	}

@@ -917,7 +917,6 @@ struct gai {
 	const struct addrinfo *hints;
 	struct addrinfo **res;
 	int ret;
-	struct weft_wg done;
 };
 
 static void *gai_call(void *arg)
@@ -925,26 +924,16 @@ static void *gai_call(void *arg)
 	struct gai *g = arg;
 
 	g->ret = REAL(getaddrinfo)(g->node, g->service, g->hints, g->res);
-	weft_wg_done(&g->done);		/* the last touch of @g */
 	return NULL;
 }
 
 int getaddrinfo(const char *node, const char *service,
 		const struct addrinfo *hints, struct addrinfo **res)
 {
-	struct gai g = { node, service, hints, res, EAI_SYSTEM,
-			 WEFT_WG_INIT };
-	int r;
+	struct gai g = { node, service, hints, res, EAI_SYSTEM };
 
-	if (!shim_fiber())
+	if (!shim_fiber() || weft__offload_sync(gai_call, &g, NULL))
 		return REAL(getaddrinfo)(node, service, hints, res);
-	weft_wg_add(&g.done, 1);
-	r = weft_offload(gai_call, &g, NULL);
-	if (r && r != -ECANCELED)	/* never queued: here, then */
-		return REAL(getaddrinfo)(node, service, hints, res);
-	/* The job uses our stack: wait for it whatever happens. */
-	while (weft_wg_wait(&g.done) == -ECANCELED)
-		;
 	return g.ret;
 }
 

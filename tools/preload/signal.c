@@ -232,7 +232,6 @@ struct sigw {
 	const struct timespec *tmo;
 	int kind;			/* 0 sigwait, 1 waitinfo, 2 timedwait */
 	int ret, err;
-	struct weft_wg done;
 };
 
 static void *sigw_call(void *arg)
@@ -255,21 +254,12 @@ static void *sigw_call(void *arg)
 		s->err = errno;
 		break;
 	}
-	weft_wg_done(&s->done);
 	return NULL;
 }
 
 static int offload_sigw(struct sigw *s)
 {
-	int r;
-
-	weft_wg_add(&s->done, 1);
-	r = weft_offload(sigw_call, s, NULL);
-	if (r && r != -ECANCELED)
-		return r;
-	while (weft_wg_wait(&s->done) == -ECANCELED)
-		;
-	return 0;
+	return weft__offload_sync(sigw_call, s, NULL);
 }
 
 int sigwait(const sigset_t *set, int *sig)
