@@ -2285,13 +2285,15 @@ static int workers_alloc(struct weft_rt *rt, unsigned int n,
 		return -ENOMEM;
 	memset(rt->workers, 0, n * sizeof(*rt->workers));
 	rt->nworkers = n;
+	/* Before anything can fail: workers_free() closes what is >= 0. */
+	for (i = 0; i < n; i++)
+		rt->workers[i].efd = -1;
 	for (i = 0; i < n; i++) {
 		struct weft_worker *w = &rt->workers[i];
 
 		w->rt = rt;
 		w->index = i;
 		w->budget = rt->budget;
-		w->efd = -1;
 		w->timers.next = UINT64_MAX;
 		w->node = weft_topo_node_of_worker(topo, i);
 		w->pin = weft_topo_worker_cpu(topo, i, &w->cpu) && rt->pin;
