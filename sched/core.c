@@ -794,6 +794,9 @@ static struct weft_worker *switch_to(struct weft_worker *w,
 	/* Release: the monitor may read next's name and id. */
 	__atomic_store_n(&w->running, next, __ATOMIC_RELEASE);
 	__atomic_store_n(&w->switches, w->switches + 1, __ATOMIC_RELAXED);
+	/* Its own __thread variables, for a fiber that has them (tls.c). */
+	if (next && unlikely(next->tls != w->tls_cur) && next->tls)
+		weft__tls_load(w, next->tls);
 	weft_san_leave(ssan, next ? &next->san : &w->loop_san, dying);
 	w = weft_ctx_switch(self ? &self->ctx : &w->loop_ctx,
 			    next ? &next->ctx : &w->loop_ctx, w);
@@ -1143,6 +1146,8 @@ static __attribute__((noreturn)) void fiber_exit(struct weft_fiber *f,
 
 	if (f->fls_mask)
 		weft__fls_run_destructors(f);
+	if (unlikely(f->tls))
+		weft__tls_leave();	/* the block's copy is nobody's */
 	f->result = result;
 	w->post_f = f;
 	j = __atomic_load_n(&f->join, __ATOMIC_ACQUIRE);
@@ -1221,6 +1226,7 @@ static int spawn(struct weft_worker *w, const struct weft_attr *attr,
 	f->fn = fn;
 	f->arg = arg;
 	f->fls_mask = 0;
+	f->tls = NULL;
 	f->bound = attr && (attr->flags & WEFT_BOUND);
 	f->home = on;
 	f->timer_w = NULL;
@@ -2231,6 +2237,7 @@ static int worker_init(struct weft_worker *w, int backend)
 		pthread_attr_destroy(&pa);
 	}
 	weft_san_thread(&w->loop_san, lo, size);
+	w->tp = __builtin_thread_pointer();
 	pthread_getcpuclockid(pthread_self(), &w->cpuclock);
 	weft__cur_worker = w;
 	return 0;

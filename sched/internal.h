@@ -116,6 +116,7 @@ struct weft_fiber {
 	uint64_t wait_seq;
 	unsigned int wait_nlocks;
 	struct weft_san san;
+	void *tls;			/* its TLS copy (tls.c), or NULL */
 	uint64_t fls_mask;		/* which fls[] slots are set */
 	void *fls[WEFT_KEYS_MAX];
 	char name[WEFT_NAME_MAX];
@@ -204,6 +205,8 @@ struct weft_worker {
 	stack_t altstack;		/* the thread's previous one */
 	void *altstack_mem;		/* ours, for the overflow reporter */
 	pthread_t thread;
+	char *tp;			/* its thread pointer */
+	void *tls_cur;			/* whose TLS copy its block holds */
 	clockid_t cpuclock;		/* its thread's CPU time, for the monitor */
 
 	/* Shared with thieves and the monitor. */
@@ -303,6 +306,13 @@ enum { IO_TRY_SEND = 1, IO_TRY_RECV = 2 };
 /* Count an event in a worker's statistics (its owner only). */
 #define STAT_INC(w, field, n) \
 	__atomic_store_n(&(w)->field, (w)->field + (n), __ATOMIC_RELAXED)
+
+/* Per-fiber TLS for the preload shim's threads (tls.c). */
+ssize_t weft__tls_init(void);
+void *weft__tls_alloc(void);
+void weft__tls_load(struct weft_worker *w, void *area);
+void weft__tls_adopt(void *area, bool keep);
+void weft__tls_leave(void);
 
 /* The worker running on this thread, or NULL. */
 extern WEFT_TLS struct weft_worker *weft__cur_worker;

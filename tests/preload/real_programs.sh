@@ -227,7 +227,7 @@ start_server() {
 
 # Stop the server; fail if it died of anything but our TERM.
 stop_server() {
-	local rc
+	local rc i
 	[[ -n $srv ]] || return 0
 	if ! kill -0 "$srv" 2>/dev/null; then
 		wait "$srv"
@@ -238,6 +238,19 @@ stop_server() {
 		return 1
 	fi
 	kill -TERM "$srv" 2>/dev/null
+	# A server stuck in its crash handler must not hang the suite.
+	for ((i = 0; i < 200; i++)); do
+		kill -0 "$srv" 2>/dev/null || break
+		sleep 0.05
+	done
+	if kill -0 "$srv" 2>/dev/null; then
+		kill -KILL "$srv" 2>/dev/null
+		wait "$srv" 2>/dev/null
+		srv=''
+		echo "the server did not exit on SIGTERM within 10 s:"
+		tail -n 40 "$tmp/server.log"
+		return 1
+	fi
 	wait "$srv" 2>/dev/null
 	srv=''
 	return 0

@@ -154,29 +154,6 @@ io_mode() {
 	[[ ${WEFT_PRELOAD:-} == io ]]
 }
 
-# Per-thread __thread and thread_local values: fibers of one worker share
-# its TLS under M:N (Documentation/design.rst, "Known gap"). A TODO until
-# fibers get a thread pointer of their own; ok once they do.
-check_tls() {
-	local name="__thread and thread_local stay per thread" p bad=''
-
-	if [[ -z $have_weft ]] || io_mode; then
-		skipped "$name" "needs weft-run in M:N mode"
-		return
-	fi
-	for p in pthread_sync cxx_threads; do
-		PRELOAD_TLS=1 run "$tmp/tn" -- "$bindir/$p"
-		PRELOAD_TLS=1 run "$tmp/tw" -- "$weft_run" "${weft_args[@]}" \
-			"$bindir/$p"
-		cmp -s "$tmp/tn.out" "$tmp/tw.out" || bad+=" $p"
-	done
-	if [[ -n $bad ]]; then
-		todo "$name" "fibers on one worker share its TLS:$bad"
-	else
-		ok "$name"
-	fi
-}
-
 check_thread_count() {
 	local name="many_threads under weft-run: at most $max_threads OS threads"
 	local bin=$bindir/many_threads most
@@ -233,14 +210,13 @@ check_fortify_imports() {
 }
 
 echo "TAP version 13"
-echo "1..$((${#names[@]} + 3))"
+echo "1..$((${#names[@]} + 2))"
 [[ -n $have_weft ]] || echo "# $weft_run not built: native runs only"
 for name in "${names[@]}"; do
 	check_program "$name"
 done
 check_thread_count
 check_fortify_imports
-check_tls
 
 echo "# Totals: pass:$pass fail:$fail xfail:$todos xpass:0 skip:$skip error:0"
 ((fail)) && exit 1

@@ -84,12 +84,54 @@ static void run_key_dtors(struct shim_thread *t)
 	}
 }
 
+/*
+ * C++ thread_local objects with destructors register them here (libstdc++'s
+ * __cxa_thread_atexit). glibc would keep them in its own TLS, per OS
+ * thread; a fiber's run when it ends, with its TLS still in place.
+ */
+int __cxa_thread_atexit_impl(void (*fn)(void *), void *obj, void *dso);
+
+int __cxa_thread_atexit_impl(void (*fn)(void *), void *obj, void *dso)
+{
+	struct shim_thread *t = shim_self();
+	struct shim_tls_dtor *d;
+
+	if (!t || t->main)
+		return REAL(__cxa_thread_atexit_impl)(fn, obj, dso);
+	d = malloc(sizeof(*d));
+	if (!d)
+		return -1;
+	d->fn = fn;
+	d->obj = obj;
+	d->next = t->tls_dtors;
+	t->tls_dtors = d;
+	return 0;
+}
+
+void shim_tls_dtors(struct shim_thread *t)
+{
+	struct shim_tls_dtor *d;
+
+	/* A destructor may register more (a thread_local it touches). */
+	while ((d = t->tls_dtors)) {
+		t->tls_dtors = d->next;
+		d->fn(d->obj);
+		free(d);
+	}
+}
+
 static void *thread_start(void *arg)
 {
 	struct shim_thread *t = arg;
 
+	weft__tls_adopt(t->tls, false);
 	shim_thread_main(t);
+	/* glibc's order at a thread's end: thread_locals, then keys. */
+	shim_tls_dtors(t);
 	run_key_dtors(t);
+	weft__tls_leave();
+	free(t->tls);
+	t->tls = NULL;
 	weft_wg_done(&t->done);
 	unref(t);
 	return NULL;
@@ -117,6 +159,13 @@ int pthread_create(pthread_t *th, const pthread_attr_t *attr,
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return EAGAIN;
+	if (shim_tls_size) {
+		t->tls = weft__tls_alloc();	/* initial values, as a thread */
+		if (!t->tls) {
+			free(t);
+			return EAGAIN;
+		}
+	}
 	t->fn = fn;
 	t->arg = arg;
 	t->refs = detach == PTHREAD_CREATE_DETACHED ? 1 : 2;
@@ -131,6 +180,7 @@ int pthread_create(pthread_t *th, const pthread_attr_t *attr,
 	t->worker = a.worker;
 	ret = weft_spawn(&t->fid, &a, thread_start, t);
 	if (ret) {
+		free(t->tls);
 		free(t);
 		return ret == -ENOMEM ? EAGAIN : -ret;
 	}

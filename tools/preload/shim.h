@@ -44,6 +44,9 @@ enum shim_mode {
 /* Set once in __libc_start_main, cleared in a fork child. */
 extern int weft_shim_mode;
 
+/* The size of a thread's TLS copy; 0: the program has no TLS to swap. */
+extern size_t shim_tls_size;
+
 /* Is the caller a fiber of the managed runtime? */
 static inline bool shim_fiber(void)
 {
@@ -77,8 +80,20 @@ struct shim_thread {
 	jmp_buf exit_jb;		/* pthread_exit() lands here */
 	void **keys;			/* pthread_getspecific values, lazily */
 	void *cleanup;			/* innermost pthread_cleanup_push buf */
+	void *tls;			/* its __thread variables (sched/tls.c) */
+	struct shim_tls_dtor *tls_dtors; /* thread_local destructors, LIFO */
 	char name[16];
 };
+
+/* A C++ thread_local's destructor, registered by the fiber itself. */
+struct shim_tls_dtor {
+	void (*fn)(void *);
+	void *obj;
+	struct shim_tls_dtor *next;
+};
+
+/* Run @t's thread_local destructors, newest first (pthread.c). */
+void shim_tls_dtors(struct shim_thread *t);
 
 /* Why a fiber's wait was interrupted by a signal (shim_thread.eintr). */
 enum { EINTR_NONE, EINTR_PLAIN, EINTR_RESTART };

@@ -22,8 +22,10 @@
  *	  variables and glibc's per-thread state keep their addresses.
  *	  New fibers go round-robin over the workers: load balances at
  *	  creation, not later.
- *	- Fibers of one worker share its TLS: a program that keeps state in
- *	  __thread across a blocking call can see another fiber's writes.
+ *	- In M:N mode each thread has its own __thread and thread_local
+ *	  variables, swapped into its worker's TLS block when it runs
+ *	  (sched/tls.c), and its C++ thread_local destructors run when it
+ *	  ends; libc's own per-thread state (errno aside) is the worker's.
  *	- A wrapper sets errno only after its last possible switch.
  *	- Calls libc makes internally (stdio's write, getaddrinfo's
  *	  sockets) are not interposed and block the worker: never a park
@@ -78,11 +80,40 @@ static void *main_fiber(void *arg)
 	int status;
 
 	weft_key_set(self_key, t);
+	/* Its TLS holds what constructors left there: it keeps it. */
+	weft__tls_adopt(t->tls, true);
+	if (weft_shim_mode == SHIM_MN)
+		weft_dbg("weft-run: %zu bytes of TLS per thread",
+			 shim_tls_size);
 	if (setjmp(t->exit_jb))
 		return NULL;	/* pthread_exit(): others may go on */
 	status = app_main(app_argc, app_argv, app_envp);
 	/* Returning from main() ends the process, threads or not. */
 	exit(status);
+}
+
+size_t shim_tls_size;
+
+/*
+ * M:N threads get their own copies of the program's __thread variables
+ * (sched/tls.c); main's is made now, the others' by pthread_create().
+ */
+static void shim_tls_init(struct shim_thread *main_thread)
+{
+	ssize_t size;
+
+	if (weft_shim_mode != SHIM_MN)
+		return;
+	size = weft__tls_init();
+	if (size < 0) {
+		weft_log("weft-run: too many modules with TLS: threads on one worker share their __thread variables");
+		return;
+	}
+	if (size && !(main_thread->tls = weft__tls_alloc())) {
+		weft_log("weft-run: no memory for TLS: threads on one worker share their __thread variables");
+		return;
+	}
+	shim_tls_size = (size_t)size;
 }
 
 /* The first fiber: starts main() on a stack the size of RLIMIT_STACK. */
@@ -122,6 +153,7 @@ static int shim_main(int argc, char **argv, char **envp)
 	app_argv = argv;
 	app_envp = envp;
 	shim_signal_init();
+	shim_tls_init(&t);
 	ret = weft_key_create(&self_key, NULL);
 	if (!ret)
 		ret = weft_run(NULL, first_fiber, &t, NULL);
