@@ -167,7 +167,7 @@ $(PRELOAD_SO): $(PRELOAD_LIB_OBJS) $(PRELOAD_SHIM) tools/preload/preload.map
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -shared \
 		-Wl,--version-script=tools/preload/preload.map -Wl,-z,defs \
 		-Wl,-z,nodelete -o $@ $(PRELOAD_LIB_OBJS) $(PRELOAD_SHIM) \
-		$(LDLIBS) -ldl
+		$(LDLIBS) -ldl -lgcc_s
 
 # weft-run finds the shim next to itself (../lib), else in LIBDIR.
 $(WEFT_RUN): tools/weft-run.c lib/log.c lib/log.h

@@ -8,6 +8,8 @@
  * must stay per thread. Futures are in cxx_futures.cc.
  */
 #include <atomic>
+#include <cstdint>
+#include <pthread.h>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -259,6 +261,72 @@ static void test_exceptions_across_waits()
 		    right.load(), NTHREADS);
 }
 
+/*
+ * pthread_exit() and a cancel unwind a C++ thread's stack: destructors of
+ * every frame run, catch (...) sees the unwind (and rethrows it), and a
+ * cleanup handler pushed in C++ runs.
+ */
+static std::atomic<int> unwind_dtors, unwind_catches, unwind_cleanups;
+
+struct counted {
+	~counted() { unwind_dtors++; }
+};
+
+static void unwind_cleanup(void *)
+{
+	unwind_cleanups++;
+}
+
+static void exit_deep(int i)
+{
+	counted c;
+
+	pthread_cleanup_push(unwind_cleanup, nullptr);
+	if (i >= 0)
+		pthread_exit(reinterpret_cast<void *>(static_cast<intptr_t>(i)));
+	std::this_thread::sleep_for(std::chrono::hours(1)); /* cancelled */
+	pthread_cleanup_pop(0);
+}
+
+static void *exit_thread(void *arg)
+{
+	counted c;
+
+	try {
+		exit_deep(static_cast<int>(reinterpret_cast<intptr_t>(arg)));
+	} catch (...) {
+		unwind_catches++;
+		throw;
+	}
+	return nullptr;
+}
+
+static void test_exit_unwinds()
+{
+	std::vector<pthread_t> ts(NTHREADS);
+	int right = 0;
+
+	for (int i = 0; i < NTHREADS; i++)
+		if (pthread_create(&ts[i], nullptr, exit_thread,
+				   reinterpret_cast<void *>(
+					   static_cast<intptr_t>(i % 2 ? i : -1))))
+			std::abort();
+	for (int i = 0; i < NTHREADS; i += 2)
+		pthread_cancel(ts[i]);
+	for (int i = 0; i < NTHREADS; i++) {
+		void *v;
+
+		pthread_join(ts[i], &v);
+		right += i % 2 ? v == reinterpret_cast<void *>(
+					      static_cast<intptr_t>(i))
+			       : v == PTHREAD_CANCELED;
+	}
+	std::printf("pthread_exit/cancel in C++: %d of %d joined right, "
+		    "destructors %d, catch (...) %d, cleanup handlers %d\n",
+		    right, NTHREADS, unwind_dtors.load(),
+		    unwind_catches.load(), unwind_cleanups.load());
+}
+
 int main()
 {
 	preload_init();
@@ -267,6 +335,7 @@ int main()
 	test_condition_variable();
 	test_once_and_thread_local();
 	test_exceptions_across_waits();
+	test_exit_unwinds();
 	std::printf("done\n");
 	return 0;
 }

@@ -104,6 +104,77 @@ static void test_tls(void)
 	       right, NTHREADS, tls_id, tls_ctor);
 }
 
+/*
+ * Deferred cancellation: a thread blocked in read() (a cancellation
+ * point) ends there, its cleanup handler runs and join sees
+ * PTHREAD_CANCELED; with cancellation disabled the read completes, and the
+ * pending cancel acts at the next pthread_testcancel() once enabled.
+ */
+static int cancel_pipe[2][2];
+static int cancel_cleanups, cancel_reads;
+
+static void cancel_cleanup(void *arg)
+{
+	__atomic_fetch_add(&cancel_cleanups, (intptr_t)arg, __ATOMIC_RELAXED);
+}
+
+static void *blocked_reader(void *arg)
+{
+	char c;
+
+	(void)arg;
+	pthread_cleanup_push(cancel_cleanup, (void *)1);
+	CHECK_EQ(write(cancel_pipe[1][1], "r", 1), 1);	/* about to block */
+	if (read(cancel_pipe[0][0], &c, 1) == 1)
+		cancel_reads++;
+	pthread_cleanup_pop(0);
+	return NULL;
+}
+
+static void *disabled_reader(void *arg)
+{
+	char c;
+	int old;
+
+	(void)arg;
+	CHECK_PT(pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old));
+	pthread_cleanup_push(cancel_cleanup, (void *)10);
+	CHECK_EQ(write(cancel_pipe[1][1], "r", 1), 1);
+	if (read(cancel_pipe[0][0], &c, 1) == 1)
+		cancel_reads++;
+	CHECK_PT(pthread_setcancelstate(old, NULL));
+	pthread_testcancel();
+	cancel_reads += 100;		/* not reached */
+	pthread_cleanup_pop(0);
+	return NULL;
+}
+
+static void test_cancel(void)
+{
+	pthread_t t;
+	char c;
+
+	CHECK_EQ(pipe(cancel_pipe[0]), 0);
+	CHECK_EQ(pipe(cancel_pipe[1]), 0);
+	t = spawn(blocked_reader, NULL);
+	CHECK_EQ(read(cancel_pipe[1][0], &c, 1), 1);
+	CHECK_PT(pthread_cancel(t));
+	printf("cancel a thread blocked in read(): join %s\n",
+	       join(t) == PTHREAD_CANCELED ? "PTHREAD_CANCELED" : "a value");
+	t = spawn(disabled_reader, NULL);
+	CHECK_EQ(read(cancel_pipe[1][0], &c, 1), 1);
+	CHECK_PT(pthread_cancel(t));
+	CHECK_EQ(write(cancel_pipe[0][1], "x", 1), 1);
+	printf("cancel while disabled, then testcancel: join %s\n",
+	       join(t) == PTHREAD_CANCELED ? "PTHREAD_CANCELED" : "a value");
+	printf("reads completed: %d, cleanup handlers: %d\n", cancel_reads,
+	       cancel_cleanups);
+	for (int i = 0; i < 2; i++) {
+		close(cancel_pipe[i][0]);
+		close(cancel_pipe[i][1]);
+	}
+}
+
 /* ---- mutexes ----------------------------------------------------------- */
 
 static pthread_mutex_t counter_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -785,6 +856,7 @@ int main(void)
 	test_spin();
 	test_once();
 	test_keys_and_exit();
+	test_cancel();
 	test_detach();
 	printf("done\n");
 	return 0;

@@ -9,9 +9,10 @@
  *	changes OS thread) on the next worker in turn, with the stack size
  *	its attributes ask for (glibc's default otherwise). join waits on
  *	its wait group from a fiber or a plain thread alike; pthread_exit
- *	longjmp()s back to the fiber's start (C++ destructors of the frames
- *	in between do not run); pthread_cancel is deferred: the target's
- *	current or next wait in a cancellation point ends it.
+ *	unwinds the stack as glibc does (C++ destructors and C cleanup
+ *	handlers run) back to the fiber's start; pthread_cancel is
+ *	deferred: the target's current or next wait in a cancellation
+ *	point ends it.
  *
  * Sync objects
  *	pthread_mutex_t holds a weft mutex (sync.c keeps the glibc kind at
@@ -34,6 +35,8 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <unwind.h>
 
 #include "../../sched/waitq.h"
 #include "shim.h"
@@ -285,13 +288,11 @@ void __pthread_unregister_cancel(__pthread_unwind_buf_t *buf)
 	t->cleanup = buf->__pad[0];
 }
 
-/* Jump to the next cleanup handler, or out of the thread. */
-static __attribute__((noreturn)) void unwind(struct shim_thread *t)
+/* Jump into the innermost C cleanup handler. */
+static __attribute__((noreturn)) void run_cleanup(struct shim_thread *t)
 {
 	__pthread_unwind_buf_t *b = t->cleanup;
 
-	if (!b)
-		longjmp(t->exit_jb, 1);
 	t->cleanup = b->__pad[0];
 	/*
 	 * The buffer is a jmp_buf without the signal mask (the macro's
@@ -303,6 +304,53 @@ static __attribute__((noreturn)) void unwind(struct shim_thread *t)
 #endif
 	siglongjmp((struct __jmp_buf_tag *)(void *)b->__cancel_jmp_buf, 1);
 #pragma GCC diagnostic pop
+}
+
+/*
+ * Leaving a thread (pthread_exit, an acted-on cancel) unwinds its stack as
+ * glibc does: a forced unwind runs the C++ destructors and catch (...)
+ * blocks (which must rethrow) of every frame, and the C cleanup handlers
+ * in between (their buffers sit in the frames they protect: one whose
+ * frame is being unwound is jumped into, and its __pthread_unwind_next()
+ * starts the unwind again from there). Past the thread function's frame
+ * (t->unwind_top), or at the end of what the unwinder can read, it jumps
+ * to the thread's start.
+ */
+static _Unwind_Reason_Code unwind_stop(int version, _Unwind_Action actions,
+				       _Unwind_Exception_Class cls,
+				       struct _Unwind_Exception *exc,
+				       struct _Unwind_Context *ctx, void *arg)
+{
+	struct shim_thread *t = arg;
+	uintptr_t cfa = (actions & _UA_END_OF_STACK) ? UINTPTR_MAX :
+			_Unwind_GetCFA(ctx);
+
+	(void)version;
+	(void)cls;
+	(void)exc;
+	if (t->cleanup && (uintptr_t)t->cleanup < cfa)
+		run_cleanup(t);
+	if (cfa > t->unwind_top)
+		longjmp(t->exit_jb, 1);
+	return _URC_NO_REASON;
+}
+
+static void unwind_done(_Unwind_Reason_Code code, struct _Unwind_Exception *exc)
+{
+	(void)code;
+	(void)exc;
+}
+
+static __attribute__((noreturn)) void unwind(struct shim_thread *t)
+{
+	/* "GNUCPTHR": glibc's class, which libstdc++ knows as forced. */
+	t->unwind_exc.exception_class = 0x474e5543505448 << 8 | 'R';
+	t->unwind_exc.exception_cleanup = unwind_done;
+	_Unwind_ForcedUnwind(&t->unwind_exc, unwind_stop, t);
+	/* The unwinder gave up (a frame it cannot read): handlers only. */
+	while (t->cleanup)
+		run_cleanup(t);
+	longjmp(t->exit_jb, 1);
 }
 
 void __pthread_unwind_next(__pthread_unwind_buf_t *buf)

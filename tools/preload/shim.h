@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
+#include <unwind.h>
 #include <weft.h>
 
 #include "../../sched/internal.h"
@@ -78,6 +79,8 @@ struct shim_thread {
 	uint32_t eintr;			/* EINTR_*: a signal ended its wait */
 	struct weft_wg done;		/* the fiber has finished */
 	jmp_buf exit_jb;		/* pthread_exit() lands here */
+	uintptr_t unwind_top;		/* the frame that set exit_jb */
+	struct _Unwind_Exception unwind_exc; /* pthread_exit()'s unwind */
 	void **keys;			/* pthread_getspecific values, lazily */
 	void *cleanup;			/* innermost pthread_cleanup_push buf */
 	void *tls;			/* its __thread variables (sched/tls.c) */

@@ -68,6 +68,8 @@ struct shim_thread *shim_self(void)
 int shim_thread_main(struct shim_thread *t)
 {
 	weft_key_set(self_key, t);
+	/* The program's frames lie below this one's. */
+	t->unwind_top = (uintptr_t)__builtin_frame_address(0);
 	if (!setjmp(t->exit_jb))
 		t->result = t->fn(t->arg);
 	return 0;
@@ -85,6 +87,7 @@ static void *main_fiber(void *arg)
 	if (weft_shim_mode == SHIM_MN)
 		weft_dbg("weft-run: %zu bytes of TLS per thread",
 			 shim_tls_size);
+	t->unwind_top = (uintptr_t)__builtin_frame_address(0);
 	if (setjmp(t->exit_jb))
 		return NULL;	/* pthread_exit(): others may go on */
 	status = app_main(app_argc, app_argv, app_envp);
