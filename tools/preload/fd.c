@@ -475,6 +475,24 @@ int poll(struct pollfd *fds, nfds_t n, int ms)
 	return fiber_poll(fds, n, shim_deadline_ms(ms));
 }
 
+/*
+ * masked(mask, call): @call with the process mask set to @mask for its
+ * duration (shim_mask_begin), EINTR without waiting when a handler ran as
+ * the mask changed; errno set after the mask is back (that may switch).
+ */
+#define masked(mask, call) ({						\
+	struct shim_masked __m;						\
+	int __r = -1, __e = EINTR;					\
+									\
+	if (!shim_mask_begin(mask, &__m)) {				\
+		__r = (call);						\
+		__e = errno;						\
+	}								\
+	shim_mask_end(&__m);						\
+	errno = __e;							\
+	__r;								\
+})
+
 int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *tmo,
 	  const sigset_t *mask)
 {
@@ -487,7 +505,7 @@ int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *tmo,
 	if (tmo)
 		deadline = weft_now_ns() + tmo->tv_sec * 1000000000ULL +
 			   tmo->tv_nsec;
-	return fiber_poll(fds, n, deadline);
+	return masked(mask, fiber_poll(fds, n, deadline));
 }
 
 /* select() through poll(): fd_sets to pollfds and back. */
@@ -587,7 +605,7 @@ int pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex,
 	if (ts)
 		deadline = weft_now_ns() + ts->tv_sec * 1000000000ULL +
 			   ts->tv_nsec;
-	return fiber_select(nfds, rd, wr, ex, deadline);
+	return masked(mask, fiber_select(nfds, rd, wr, ex, deadline));
 }
 
 int epoll_wait(int ep, struct epoll_event *ev, int max, int ms)
@@ -615,7 +633,7 @@ int epoll_pwait(int ep, struct epoll_event *ev, int max, int ms,
 {
 	if (!shim_fiber() || !ms)
 		return REAL(epoll_pwait)(ep, ev, max, ms, mask);
-	return epoll_wait(ep, ev, max, ms);
+	return masked(mask, epoll_wait(ep, ev, max, ms));
 }
 
 /* ---- sleeping ---- */

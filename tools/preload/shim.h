@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
@@ -94,6 +95,15 @@ struct shim_tls_dtor {
 	void *obj;
 	struct shim_tls_dtor *next;
 };
+
+/* A wait with a signal mask (signal.c): see shim_mask_begin(). */
+struct shim_masked {
+	sigset_t saved;			/* the process mask before */
+	struct shim_thread *prev;	/* the waiter before */
+	bool on;
+};
+int shim_mask_begin(const sigset_t *mask, struct shim_masked *m);
+void shim_mask_end(struct shim_masked *m);
 
 /* Run @t's thread_local destructors, newest first (pthread.c). */
 void shim_tls_dtors(struct shim_thread *t);

@@ -15,7 +15,9 @@
  *
  * Masks
  *	Signals delivered to the process go to any worker, whichever fiber
- *	asked for a mask. The shim keeps one process mask: pthread_sigmask()
+ *	asked for a mask. ppoll, pselect, epoll_pwait and sigsuspend set the
+ *	process mask to theirs for the wait, and their caller is the one a
+ *	handler interrupts then (shim_mask_begin). The shim keeps one process mask: pthread_sigmask()
  *	and sigprocmask() on a fiber change it and every worker applies it
  *	(at its next tick; sleeping ones are woken to do so). A program that
  *	blocks SIGTERM in main() and sigwait()s for it in a thread then works
@@ -41,12 +43,31 @@ void shim_signal_main(struct shim_thread *t)
 	main_thread = t;
 }
 
+/*
+ * A fiber in ppoll/pselect/epoll_pwait/sigsuspend with a mask: process
+ * signals interrupt it rather than main (the lock's, with the pending
+ * interrupt it may have been sent), and handled counts handlers run.
+ */
+static struct weft_spin waiter_lock;
+static struct shim_thread *sig_waiter;
+static uint64_t sig_handled;		/* atomic */
+
 /* Monitor thread: interrupt the main fiber if it is parked. */
 static void interrupt_main(void)
 {
 	struct shim_thread *t = main_thread;
 	struct weft_fiber *f;
 
+	weft_spin_lock(&waiter_lock);
+	if (sig_waiter) {
+		/* Now or at its next wait (it may not have parked yet). */
+		__atomic_store_n(&sig_waiter->eintr, EINTR_PLAIN,
+				 __ATOMIC_RELEASE);
+		weft_cancel(sig_waiter->fid);
+		weft_spin_unlock(&waiter_lock);
+		return;
+	}
+	weft_spin_unlock(&waiter_lock);
 	if (!t || !t->fid)
 		return;
 	f = weft__lookup(t->fid);
@@ -69,6 +90,7 @@ static void shim_handler(int sig, siginfo_t *si, void *uc)
 		a->sa_handler(sig);
 	__atomic_store_n(&main_restart, !!(a->sa_flags & SA_RESTART),
 			 __ATOMIC_RELAXED);
+	__atomic_add_fetch(&sig_handled, 1, __ATOMIC_SEQ_CST);
 	weft__monitor_kick();
 	errno = saved;
 }
@@ -172,6 +194,8 @@ static int fiber_sigmask(int how, const sigset_t *set, sigset_t *old)
 		}
 		sigdelset(&next, SIGKILL);
 		sigdelset(&next, SIGSTOP);
+		if (!memcmp(&next, &proc_mask, sizeof(next)))
+			set = NULL;	/* no change: no round of the workers */
 		proc_mask = next;
 	}
 	weft_spin_unlock(&mask_lock);
@@ -216,6 +240,74 @@ int sigprocmask(int how, const sigset_t *set, sigset_t *old)
 		return REAL(sigprocmask)(how, set, old);
 	r = fiber_sigmask(how, set, old);
 	return shim_ret(-r);
+}
+
+/*
+ * ppoll, pselect, epoll_pwait and sigsuspend with a mask, on a fiber: the
+ * process mask is @mask for the wait, as the kernel swaps the thread's,
+ * and a handler run meanwhile ends the wait with EINTR. A signal made
+ * deliverable here may be handled before the wait parks: then begin
+ * returns -EINTR, or the monitor's interrupt stays pending for the wait.
+ * One such waiter at a time is interrupted (the latest); main otherwise.
+ */
+int shim_mask_begin(const sigset_t *mask, struct shim_masked *m)
+{
+	struct shim_thread *t = shim_self();
+	uint64_t seen;
+
+	m->on = false;
+	if (!mask || !t)
+		return 0;
+	seen = __atomic_load_n(&sig_handled, __ATOMIC_SEQ_CST);
+	weft_spin_lock(&waiter_lock);
+	m->prev = sig_waiter;
+	sig_waiter = t;
+	weft_spin_unlock(&waiter_lock);
+	m->on = true;
+	fiber_sigmask(SIG_SETMASK, mask, &m->saved);
+	if (__atomic_load_n(&sig_handled, __ATOMIC_SEQ_CST) != seen)
+		return -EINTR;
+	return 0;
+}
+
+void shim_mask_end(struct shim_masked *m)
+{
+	struct shim_thread *t;
+	struct weft_fiber *f;
+	uint64_t fid;
+
+	if (!m->on)
+		return;
+	t = shim_self();
+	fiber_sigmask(SIG_SETMASK, &m->saved, NULL);
+	weft_spin_lock(&waiter_lock);
+	sig_waiter = m->prev;
+	/*
+	 * An interrupt sent after the wait ended must not end the next one:
+	 * spend it here, under the lock the monitor sends it with.
+	 */
+	f = weft__cur_worker->cur;
+	fid = f->id;
+	__atomic_compare_exchange_n(&f->cancel_fid, &fid, 0, false,
+				    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+	__atomic_store_n(&t->eintr, EINTR_NONE, __ATOMIC_RELAXED);
+	weft_spin_unlock(&waiter_lock);
+	/* A pthread_cancel() whose interrupt was spent acts now. */
+	shim_testcancel();
+}
+
+int sigsuspend(const sigset_t *mask)
+{
+	struct shim_masked m;
+
+	if (!shim_fiber())
+		return REAL(sigsuspend)(mask);
+	if (!shim_mask_begin(mask, &m))
+		while (weft_sleep_until_ns(WEFT_FOREVER) != -ECANCELED)
+			;
+	shim_mask_end(&m);
+	errno = EINTR;
+	return -1;
 }
 
 /* Seed the process mask from the thread that runs main(). */
