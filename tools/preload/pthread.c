@@ -123,6 +123,19 @@ void shim_tls_dtors(struct shim_thread *t)
 	}
 }
 
+/*
+ * exit() from a thread runs that thread's thread_local destructors before
+ * the atexit handlers (glibc's __call_tls_dtors); a fiber's are ours.
+ */
+void exit(int status)
+{
+	struct shim_thread *t = shim_self();
+
+	if (t && !t->main)
+		shim_tls_dtors(t);
+	REAL(exit)(status);
+}
+
 static void *thread_start(void *arg)
 {
 	struct shim_thread *t = arg;
