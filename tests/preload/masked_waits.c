@@ -8,7 +8,8 @@
  * thread that blocks it too), then waits on a pipe that never becomes
  * readable with a mask that unblocks it: the signal can only arrive inside
  * the wait, whatever the timing. The waits have a 5 s timeout so that a
- * broken mask shows as "timed out" rather than a hang.
+ * broken mask shows as "timed out" rather than a hang. Then: a thread
+ * cancelled in ppoll, and two overlapping ppolls ending out of order.
  */
 #define _GNU_SOURCE
 #include <poll.h>
@@ -124,6 +125,79 @@ static void *in_a_thread(void *arg)
 	return NULL;
 }
 
+/* A thread in ppoll with a mask, cancelled: the mask is the program's after. */
+static void *ppoll_forever(void *arg)
+{
+	struct pollfd p = { .fd = pipefd[0], .events = POLLIN };
+
+	ppoll(&p, 1, NULL, arg);
+	return NULL;
+}
+
+static void test_cancel_in_ppoll(const sigset_t *open)
+{
+	pthread_t t = spawn(ppoll_forever, (void *)open);
+
+	CHECK_PT(pthread_cancel(t));
+	printf("cancel in ppoll: join %s, SIGUSR1 blocked after: %s\n",
+	       join(t) == PTHREAD_CANCELED ? "PTHREAD_CANCELED" : "a value",
+	       yesno(still_blocked()));
+}
+
+/*
+ * Two threads in ppoll with the same mask; the first to start ends first
+ * (its pipe becomes readable); the signal sent then still reaches the
+ * other one.
+ */
+struct overlap {
+	int fd[2];		/* the pipe it waits on */
+	int started[2];		/* it says it is about to wait */
+	const sigset_t *open;
+	const char *res;
+};
+
+static void *ppoll_on(void *arg)
+{
+	struct overlap *o = arg;
+	struct pollfd p = { .fd = o->fd[0], .events = POLLIN };
+	struct timespec tmo = { 5, 0 };
+	int r;
+
+	CHECK_EQ(write(o->started[1], "s", 1), 1);
+	r = ppoll(&p, 1, &tmo, o->open);
+	o->res = result(r, errno);
+	return NULL;
+}
+
+static void test_overlapping_waits(const sigset_t *open)
+{
+	struct overlap o[2];
+	pthread_t t[2];
+	int before = handled;
+	char c;
+
+	for (int i = 0; i < 2; i++) {
+		CHECK_EQ(pipe(o[i].fd), 0);
+		CHECK_EQ(pipe(o[i].started), 0);
+		o[i].open = open;
+		t[i] = spawn(ppoll_on, &o[i]);
+		CHECK_EQ(read(o[i].started[0], &c, 1), 1);
+	}
+	CHECK_EQ(write(o[0].fd[1], "x", 1), 1);
+	join(t[0]);
+	CHECK_EQ(kill(getpid(), SIGUSR1), 0);
+	join(t[1]);
+	printf("overlapping ppolls: the first %s, the second %s; handler ran "
+	       "%d time(s), SIGUSR1 blocked after: %s\n", o[0].res, o[1].res,
+	       handled - before, yesno(still_blocked()));
+	for (int i = 0; i < 2; i++) {
+		close(o[i].fd[0]);
+		close(o[i].fd[1]);
+		close(o[i].started[0]);
+		close(o[i].started[1]);
+	}
+}
+
 int main(void)
 {
 	struct sigaction sa = { .sa_handler = on_usr1 };
@@ -145,6 +219,9 @@ int main(void)
 	}
 	printf("in another thread:\n");
 	join(spawn(in_a_thread, &open));
+	test_cancel_in_ppoll(&open);
+	test_overlapping_waits(&open);
+	test_ppoll(false, &open);	/* still works after all that */
 	printf("done\n");
 	return 0;
 }

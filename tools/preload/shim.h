@@ -77,6 +77,7 @@ struct shim_thread {
 	uint32_t cancel_pending;
 	int cancel_state;		/* PTHREAD_CANCEL_ENABLE/DISABLE */
 	int cancel_type;
+	bool cancel_defer;		/* in a masked wait: act at its end */
 	uint32_t eintr;			/* EINTR_*: a signal ended its wait */
 	struct weft_wg done;		/* the fiber has finished */
 	jmp_buf exit_jb;		/* pthread_exit() lands here */
@@ -98,8 +99,9 @@ struct shim_tls_dtor {
 
 /* A wait with a signal mask (signal.c): see shim_mask_begin(). */
 struct shim_masked {
-	sigset_t saved;			/* the process mask before */
-	struct shim_thread *prev;	/* the waiter before */
+	sigset_t mask;			/* the wait's */
+	struct shim_thread *t;		/* the waiting thread */
+	struct shim_masked *next;	/* the waiter before (mask_lock) */
 	bool on;
 };
 int shim_mask_begin(const sigset_t *mask, struct shim_masked *m);

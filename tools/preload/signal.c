@@ -44,30 +44,43 @@ void shim_signal_main(struct shim_thread *t)
 }
 
 /*
- * A fiber in ppoll/pselect/epoll_pwait/sigsuspend with a mask: process
- * signals interrupt it rather than main (the lock's, with the pending
- * interrupt it may have been sent), and handled counts handlers run.
+ * Fibers in ppoll/pselect/epoll_pwait/sigsuspend with a mask, newest
+ * first, and the mask every worker applies: the program's, less what any
+ * of them unblocks (a signal is deliverable when some thread takes it).
+ * All under mask_lock, as is the interrupt the monitor sends a waiter, so
+ * that a waiter leaving can spend one sent late. handled counts handlers
+ * run, last_sig is the latest signal handled (atomics).
  */
-static struct weft_spin waiter_lock;
-static struct shim_thread *sig_waiter;
-static uint64_t sig_handled;		/* atomic */
+static struct shim_masked *waiters;
+static sigset_t eff_mask;
+static uint64_t sig_handled;
+static int last_sig;
+static uint64_t sig_done;		/* handlers already acted on */
 
-/* Monitor thread: interrupt the main fiber if it is parked. */
+/* Monitor thread: interrupt a waiter that takes the signal, else main. */
 static void interrupt_main(void)
 {
 	struct shim_thread *t = main_thread;
+	int sig = __atomic_load_n(&last_sig, __ATOMIC_ACQUIRE);
 	struct weft_fiber *f;
 
-	weft_spin_lock(&waiter_lock);
-	if (sig_waiter) {
-		/* Now or at its next wait (it may not have parked yet). */
-		__atomic_store_n(&sig_waiter->eintr, EINTR_PLAIN,
-				 __ATOMIC_RELEASE);
-		weft_cancel(sig_waiter->fid);
-		weft_spin_unlock(&waiter_lock);
+	weft_spin_lock(&mask_lock);
+	/* Once per handler run: a waiter may have seen it already. */
+	if (__atomic_load_n(&sig_handled, __ATOMIC_SEQ_CST) == sig_done) {
+		weft_spin_unlock(&mask_lock);
 		return;
 	}
-	weft_spin_unlock(&waiter_lock);
+	sig_done = __atomic_load_n(&sig_handled, __ATOMIC_SEQ_CST);
+	for (struct shim_masked *m = waiters; m; m = m->next) {
+		if (sig > 0 && sigismember(&m->mask, sig))
+			continue;
+		/* Now or at its next wait (it may not have parked yet). */
+		__atomic_store_n(&m->t->eintr, EINTR_PLAIN, __ATOMIC_RELEASE);
+		weft_cancel(m->t->fid);
+		weft_spin_unlock(&mask_lock);
+		return;
+	}
+	weft_spin_unlock(&mask_lock);
 	if (!t || !t->fid)
 		return;
 	f = weft__lookup(t->fid);
@@ -90,6 +103,7 @@ static void shim_handler(int sig, siginfo_t *si, void *uc)
 		a->sa_handler(sig);
 	__atomic_store_n(&main_restart, !!(a->sa_flags & SA_RESTART),
 			 __ATOMIC_RELAXED);
+	__atomic_store_n(&last_sig, sig, __ATOMIC_RELEASE);
 	__atomic_add_fetch(&sig_handled, 1, __ATOMIC_SEQ_CST);
 	weft__monitor_kick();
 	errno = saved;
@@ -164,16 +178,65 @@ static void apply_mask(struct weft_worker *w)
 
 	(void)w;
 	weft_spin_lock(&mask_lock);
-	m = proc_mask;
+	m = eff_mask;
 	weft_spin_unlock(&mask_lock);
 	REAL(pthread_sigmask)(SIG_SETMASK, &m, NULL);
 }
 
-static int fiber_sigmask(int how, const sigset_t *set, sigset_t *old)
+/*
+ * eff_mask from proc_mask and the waiters; with mask_lock. Returns
+ * whether it changed (then the workers must apply it: publish_mask()).
+ */
+static bool recompute_locked(void)
+{
+	sigset_t next = proc_mask;
+
+	for (struct shim_masked *m = waiters; m; m = m->next)
+		sigandset(&next, &next, &m->mask);
+	if (!memcmp(&next, &eff_mask, sizeof(next)))
+		return false;
+	eff_mask = next;
+	return true;
+}
+
+/*
+ * Every worker applies eff_mask before this returns: a signal sent next
+ * must not land on a worker with the old one. Woken if asleep; bounded,
+ * in case one is stuck in a long call (then it applies the mask later).
+ */
+static void publish_mask(void)
 {
 	struct weft_rt *rt = weft__runtime();
 	uint64_t end;
 	uint32_t gen;
+
+	weft__tick_hook = apply_mask;
+	gen = __atomic_add_fetch(&weft__tick_gen, 1, __ATOMIC_RELEASE);
+	apply_mask(NULL);	/* this worker at once */
+	end = weft_now_ns() + 100000000ULL;
+	for (unsigned int i = 0; rt && i < rt->nworkers; i++) {
+		struct weft_worker *w = &rt->workers[i];
+
+		if (w == weft__cur_worker)
+			continue;
+		while ((int32_t)(__atomic_load_n(&w->tick_gen,
+						 __ATOMIC_ACQUIRE) - gen) < 0 &&
+		       weft_now_ns() < end) {
+			weft__kick(w);
+			weft_yield();
+		}
+	}
+}
+
+static void drop_unblockable(sigset_t *set)
+{
+	sigdelset(set, SIGKILL);
+	sigdelset(set, SIGSTOP);
+}
+
+static int fiber_sigmask(int how, const sigset_t *set, sigset_t *old)
+{
+	bool changed = false;
 	sigset_t next;
 
 	if (how != SIG_BLOCK && how != SIG_UNBLOCK && how != SIG_SETMASK)
@@ -192,36 +255,13 @@ static int fiber_sigmask(int how, const sigset_t *set, sigset_t *old)
 		} else {
 			next = *set;
 		}
-		sigdelset(&next, SIGKILL);
-		sigdelset(&next, SIGSTOP);
-		if (!memcmp(&next, &proc_mask, sizeof(next)))
-			set = NULL;	/* no change: no round of the workers */
+		drop_unblockable(&next);
 		proc_mask = next;
+		changed = recompute_locked();
 	}
 	weft_spin_unlock(&mask_lock);
-	if (!set)
-		return 0;
-	weft__tick_hook = apply_mask;
-	gen = __atomic_add_fetch(&weft__tick_gen, 1, __ATOMIC_RELEASE);
-	apply_mask(NULL);	/* this worker at once */
-	/*
-	 * The others before we return: a signal sent next must not land on
-	 * a worker with the old mask. Woken if asleep; bounded, in case one
-	 * is stuck in a long call (then it applies the mask later).
-	 */
-	end = weft_now_ns() + 100000000ULL;
-	for (unsigned int i = 0; rt && i < rt->nworkers; i++) {
-		struct weft_worker *w = &rt->workers[i];
-
-		if (w == weft__cur_worker)
-			continue;
-		while ((int32_t)(__atomic_load_n(&w->tick_gen,
-						 __ATOMIC_ACQUIRE) - gen) < 0 &&
-		       weft_now_ns() < end) {
-			weft__kick(w);
-			weft_yield();
-		}
-	}
+	if (changed)
+		publish_mask();
 	return 0;
 }
 
@@ -243,45 +283,63 @@ int sigprocmask(int how, const sigset_t *set, sigset_t *old)
 }
 
 /*
- * ppoll, pselect, epoll_pwait and sigsuspend with a mask, on a fiber: the
- * process mask is @mask for the wait, as the kernel swaps the thread's,
- * and a handler run meanwhile ends the wait with EINTR. A signal made
- * deliverable here may be handled before the wait parks: then begin
- * returns -EINTR, or the monitor's interrupt stays pending for the wait.
- * One such waiter at a time is interrupted (the latest); main otherwise.
+ * ppoll, pselect, epoll_pwait and sigsuspend with a mask, on a fiber: for
+ * the wait the caller joins the waiters, whose masks the workers apply
+ * (as the kernel swaps the thread's), and a handler for a signal its mask
+ * lets through ends its wait with EINTR. Such a signal may be handled as
+ * the mask changes, before the wait parks: then begin returns -EINTR, or
+ * the monitor's interrupt stays pending for the wait. Cancellation acts
+ * at the end (shim_mask_end), once the caller has left the waiters.
  */
 int shim_mask_begin(const sigset_t *mask, struct shim_masked *m)
 {
 	struct shim_thread *t = shim_self();
 	uint64_t seen;
+	bool changed;
+	int sig;
 
 	m->on = false;
 	if (!mask || !t)
 		return 0;
 	seen = __atomic_load_n(&sig_handled, __ATOMIC_SEQ_CST);
-	weft_spin_lock(&waiter_lock);
-	m->prev = sig_waiter;
-	sig_waiter = t;
-	weft_spin_unlock(&waiter_lock);
+	m->t = t;
+	m->mask = *mask;
+	drop_unblockable(&m->mask);
+	t->cancel_defer = true;
+	weft_spin_lock(&mask_lock);
+	m->next = waiters;
+	waiters = m;
+	changed = recompute_locked();
+	weft_spin_unlock(&mask_lock);
 	m->on = true;
-	fiber_sigmask(SIG_SETMASK, mask, &m->saved);
-	if (__atomic_load_n(&sig_handled, __ATOMIC_SEQ_CST) != seen)
+	if (changed)
+		publish_mask();
+	sig = __atomic_load_n(&last_sig, __ATOMIC_ACQUIRE);
+	if (__atomic_load_n(&sig_handled, __ATOMIC_SEQ_CST) != seen &&
+	    sig > 0 && !sigismember(&m->mask, sig)) {
+		/* Ours: the monitor must not pass it on to main as well. */
+		weft_spin_lock(&mask_lock);
+		sig_done = __atomic_load_n(&sig_handled, __ATOMIC_SEQ_CST);
+		weft_spin_unlock(&mask_lock);
 		return -EINTR;
+	}
 	return 0;
 }
 
 void shim_mask_end(struct shim_masked *m)
 {
-	struct shim_thread *t;
+	struct shim_masked **p;
 	struct weft_fiber *f;
 	uint64_t fid;
+	bool changed;
 
 	if (!m->on)
 		return;
-	t = shim_self();
-	fiber_sigmask(SIG_SETMASK, &m->saved, NULL);
-	weft_spin_lock(&waiter_lock);
-	sig_waiter = m->prev;
+	weft_spin_lock(&mask_lock);
+	for (p = &waiters; *p != m; p = &(*p)->next)
+		;
+	*p = m->next;
+	changed = recompute_locked();
 	/*
 	 * An interrupt sent after the wait ended must not end the next one:
 	 * spend it here, under the lock the monitor sends it with.
@@ -290,9 +348,12 @@ void shim_mask_end(struct shim_masked *m)
 	fid = f->id;
 	__atomic_compare_exchange_n(&f->cancel_fid, &fid, 0, false,
 				    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
-	__atomic_store_n(&t->eintr, EINTR_NONE, __ATOMIC_RELAXED);
-	weft_spin_unlock(&waiter_lock);
-	/* A pthread_cancel() whose interrupt was spent acts now. */
+	__atomic_store_n(&m->t->eintr, EINTR_NONE, __ATOMIC_RELAXED);
+	weft_spin_unlock(&mask_lock);
+	if (changed)
+		publish_mask();
+	m->t->cancel_defer = false;
+	/* A pthread_cancel() during the wait (its interrupt spent) acts. */
 	shim_testcancel();
 }
 
@@ -314,6 +375,7 @@ int sigsuspend(const sigset_t *mask)
 void shim_signal_init(void)
 {
 	REAL(pthread_sigmask)(SIG_SETMASK, NULL, &proc_mask);
+	eff_mask = proc_mask;
 }
 
 /* ---- waiting for signals: on the offload pool ---- */

@@ -240,7 +240,7 @@ void shim_testcancel(void)
 	struct shim_thread *t = shim_self();
 
 	if (t && __atomic_load_n(&t->cancel_pending, __ATOMIC_ACQUIRE) &&
-	    t->cancel_state == PTHREAD_CANCEL_ENABLE) {
+	    t->cancel_state == PTHREAD_CANCEL_ENABLE && !t->cancel_defer) {
 		/* Once: the cleanup handlers may wait on their own. */
 		t->cancel_state = PTHREAD_CANCEL_DISABLE;
 		pthread_exit(PTHREAD_CANCELED);	/* the shim's: unwinds */
