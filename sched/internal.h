@@ -313,6 +313,7 @@ void *weft__tls_alloc(void);
 void weft__tls_load(struct weft_worker *w, void *area);
 void weft__tls_adopt(void *area, bool keep);
 void weft__tls_leave(void);
+void weft__tls_put(const void *area);
 
 /* The worker running on this thread, or NULL. */
 extern WEFT_TLS struct weft_worker *weft__cur_worker;

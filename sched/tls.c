@@ -51,6 +51,7 @@ static struct {
 	struct tls_region r[TLS_REGIONS_MAX];
 	uintptr_t skip[2];		/* libc's and weft's load bases */
 	char *tp;			/* the initial thread's */
+	size_t static_size;		/* of the static TLS block (the loader's) */
 } tls;
 
 static bool skipped(const struct dl_phdr_info *info)
@@ -79,6 +80,24 @@ static bool skipped(const struct dl_phdr_info *info)
 	return false;
 }
 
+/*
+ * Is [@off, @off + @len) from the thread pointer inside the static TLS
+ * block, at the same offset in every thread? A module dlopen()ed before
+ * weft__tls_init() may have its block on the heap instead.
+ */
+static bool in_static_tls(ptrdiff_t off, size_t len)
+{
+	size_t size = tls.static_size;
+
+#if defined(__x86_64__)
+	/* The block ends at the thread pointer (the TCB follows). */
+	return off < 0 && (size_t)-off <= size && (size_t)-off >= len;
+#else
+	/* It follows the thread pointer (the TCB comes first). */
+	return off >= 0 && (size_t)off + len <= size;
+#endif
+}
+
 static int add_module(struct dl_phdr_info *info, size_t size, void *data)
 {
 	int *err = data;
@@ -92,6 +111,9 @@ static int add_module(struct dl_phdr_info *info, size_t size, void *data)
 
 		if (ph->p_type != PT_TLS || !ph->p_memsz)
 			continue;
+		if (!in_static_tls((char *)info->dlpi_tls_data - tls.tp,
+				   ph->p_memsz))
+			continue;	/* dynamic TLS: stays per thread */
 		if (tls.n == TLS_REGIONS_MAX) {
 			*err = -E2BIG;
 			return 1;
@@ -113,12 +135,20 @@ static int add_module(struct dl_phdr_info *info, size_t size, void *data)
  */
 ssize_t weft__tls_init(void)
 {
+	void (*static_info)(size_t *, size_t *);
 	Dl_info self, libc;
+	size_t align;
 	int err = 0;
 
 	tls.n = 0;
 	tls.size = 0;
 	tls.tp = __builtin_thread_pointer();
+	/* glibc's loader says how big the static block is (GLIBC_PRIVATE). */
+	static_info = (void (*)(size_t *, size_t *))
+		dlsym(RTLD_DEFAULT, "_dl_get_tls_static_info");
+	if (!static_info)
+		return 0;	/* cannot tell static from dynamic: swap none */
+	static_info(&tls.static_size, &align);
 	if (dladdr((void *)weft__tls_init, &self))
 		tls.skip[0] = (uintptr_t)self.dli_fbase;
 	if (dladdr((void *)gnu_get_libc_version, &libc))
@@ -183,6 +213,16 @@ void weft__tls_adopt(void *area, bool keep)
 	} else if (w->tls_cur != area) {
 		weft__tls_load(w, area);
 	}
+}
+
+/* The calling thread's block takes @area's copy (no worker needed). */
+void weft__tls_put(const void *area)
+{
+	char *tp = __builtin_thread_pointer();
+
+	for (unsigned int i = 0; area && i < tls.n; i++)
+		memcpy(tp + tls.r[i].off, (const char *)area + tls.r[i].at,
+		       tls.r[i].len);
 }
 
 /* The running fiber is done with its area: the caller may free it. */

@@ -175,6 +175,47 @@ static void test_cancel(void)
 	}
 }
 
+/*
+ * pthread_exit() from a key destructor, while the thread is exiting: join
+ * sees the new value, and nothing crashes. (glibc then skips the other
+ * keys' destructors, weft-run runs them: not compared.)
+ */
+static pthread_key_t exit_key, other_key;
+static int other_dtor_runs;
+
+static void exit_again(void *v)
+{
+	(void)v;
+	pthread_exit((void *)42);
+}
+
+static void other_dtor(void *v)
+{
+	(void)v;
+	other_dtor_runs++;
+}
+
+static void *sets_keys(void *arg)
+{
+	(void)arg;
+	CHECK_PT(pthread_setspecific(exit_key, (void *)1));
+	CHECK_PT(pthread_setspecific(other_key, (void *)1));
+	return (void *)1;
+}
+
+static void test_exit_in_destructor(void)
+{
+	void *v;
+
+	CHECK_PT(pthread_key_create(&exit_key, exit_again));
+	CHECK_PT(pthread_key_create(&other_key, other_dtor));
+	v = join(spawn(sets_keys, NULL));
+	printf("pthread_exit in a key destructor: join %ld\n",
+	       (long)(intptr_t)v);
+	CHECK_PT(pthread_key_delete(exit_key));
+	CHECK_PT(pthread_key_delete(other_key));
+}
+
 /* ---- mutexes ----------------------------------------------------------- */
 
 static pthread_mutex_t counter_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -857,6 +898,7 @@ int main(void)
 	test_once();
 	test_keys_and_exit();
 	test_cancel();
+	test_exit_in_destructor();
 	test_detach();
 	printf("done\n");
 	return 0;

@@ -38,6 +38,7 @@
 
 #include <unwind.h>
 
+#include "../../lib/log.h"
 #include "../../sched/waitq.h"
 #include "shim.h"
 
@@ -99,7 +100,7 @@ int __cxa_thread_atexit_impl(void (*fn)(void *), void *obj, void *dso)
 	struct shim_thread *t = shim_self();
 	struct shim_tls_dtor *d;
 
-	if (!t || t->main)
+	if (!t)
 		return REAL(__cxa_thread_atexit_impl)(fn, obj, dso);
 	d = malloc(sizeof(*d));
 	if (!d)
@@ -131,9 +132,24 @@ void exit(int status)
 {
 	struct shim_thread *t = shim_self();
 
-	if (t && !t->main)
+	if (t) {
 		shim_tls_dtors(t);
+		/*
+		 * glibc then runs those registered before the runtime
+		 * started (main's, kept per OS thread): on main's copy, not
+		 * on the caller's, which its own destructors just ended.
+		 */
+		if (!t->main && shim_main_tls)
+			weft__tls_load(weft__cur_worker, shim_main_tls);
+	}
 	REAL(exit)(status);
+}
+
+/* glibc's order at a thread's end: thread_locals, then keys. */
+void shim_thread_dtors(struct shim_thread *t)
+{
+	shim_tls_dtors(t);
+	run_key_dtors(t);
 }
 
 static void *thread_start(void *arg)
@@ -141,10 +157,7 @@ static void *thread_start(void *arg)
 	struct shim_thread *t = arg;
 
 	weft__tls_adopt(t->tls, false);
-	shim_thread_main(t);
-	/* glibc's order at a thread's end: thread_locals, then keys. */
-	shim_tls_dtors(t);
-	run_key_dtors(t);
+	shim_thread_main(t);	/* and its destructors */
 	weft__tls_leave();
 	free(t->tls);
 	t->tls = NULL;
@@ -348,16 +361,19 @@ static _Unwind_Reason_Code unwind_stop(int version, _Unwind_Action actions,
 	return _URC_NO_REASON;
 }
 
+/* A catch (...) that ended without rethrowing the unwind: as glibc. */
 static void unwind_done(_Unwind_Reason_Code code, struct _Unwind_Exception *exc)
 {
 	(void)code;
 	(void)exc;
+	weft_log("weft-run: FATAL: exception not rethrown (a catch (...) swallowed pthread_exit or a cancel)");
+	abort();
 }
 
 static __attribute__((noreturn)) void unwind(struct shim_thread *t)
 {
-	/* "GNUCPTHR": glibc's class, which libstdc++ knows as forced. */
-	t->unwind_exc.exception_class = 0x474e5543505448 << 8 | 'R';
+	/* No class, as glibc: catchable only as a forced unwind. */
+	t->unwind_exc.exception_class = 0;
 	t->unwind_exc.exception_cleanup = unwind_done;
 	_Unwind_ForcedUnwind(&t->unwind_exc, unwind_stop, t);
 	/* The unwinder gave up (a frame it cannot read): handlers only. */

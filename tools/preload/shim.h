@@ -48,6 +48,8 @@ extern int weft_shim_mode;
 
 /* The size of a thread's TLS copy; 0: the program has no TLS to swap. */
 extern size_t shim_tls_size;
+/* main()'s TLS copy, or NULL. */
+extern void *shim_main_tls;
 
 /* Is the caller a fiber of the managed runtime? */
 static inline bool shim_fiber(void)
@@ -109,6 +111,8 @@ void shim_mask_end(struct shim_masked *m);
 
 /* Run @t's thread_local destructors, newest first (pthread.c). */
 void shim_tls_dtors(struct shim_thread *t);
+/* At a thread's end: its thread_local, then its key destructors. */
+void shim_thread_dtors(struct shim_thread *t);
 
 /* Why a fiber's wait was interrupted by a signal (shim_thread.eintr). */
 enum { EINTR_NONE, EINTR_PLAIN, EINTR_RESTART };

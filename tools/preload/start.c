@@ -72,6 +72,14 @@ int shim_thread_main(struct shim_thread *t)
 	t->unwind_top = (uintptr_t)__builtin_frame_address(0);
 	if (!setjmp(t->exit_jb))
 		t->result = t->fn(t->arg);
+	/*
+	 * The destructors run in this frame too: a pthread_exit() from one
+	 * lands at the setjmp again, and goes on with what is left (each
+	 * list only shrinks), as glibc's start_thread does. Cancellation is
+	 * off: the thread is exiting.
+	 */
+	t->cancel_state = PTHREAD_CANCEL_DISABLE;
+	shim_thread_dtors(t);
 	return 0;
 }
 
@@ -88,14 +96,19 @@ static void *main_fiber(void *arg)
 		weft_dbg("weft-run: %zu bytes of TLS per thread",
 			 shim_tls_size);
 	t->unwind_top = (uintptr_t)__builtin_frame_address(0);
-	if (setjmp(t->exit_jb))
-		return NULL;	/* pthread_exit(): others may go on */
+	if (setjmp(t->exit_jb)) {
+		/* pthread_exit(): its destructors; others may go on. */
+		t->cancel_state = PTHREAD_CANCEL_DISABLE;
+		shim_thread_dtors(t);
+		return NULL;
+	}
 	status = app_main(app_argc, app_argv, app_envp);
 	/* Returning from main() ends the process, threads or not. */
 	exit(status);
 }
 
 size_t shim_tls_size;
+void *shim_main_tls;
 
 /*
  * M:N threads get their own copies of the program's __thread variables
@@ -117,6 +130,7 @@ static void shim_tls_init(struct shim_thread *main_thread)
 		return;
 	}
 	shim_tls_size = (size_t)size;
+	shim_main_tls = main_thread->tls;
 }
 
 /* The first fiber: starts main() on a stack the size of RLIMIT_STACK. */
@@ -169,7 +183,12 @@ static int shim_main(int argc, char **argv, char **envp)
 	}
 	if (ret)
 		return 1;
-	/* main() called pthread_exit() and every thread has finished. */
+	/*
+	 * main() called pthread_exit() and every thread has finished. glibc
+	 * runs the thread_local destructors main registered before the
+	 * runtime at exit: on main's copy.
+	 */
+	weft__tls_put(t.tls);
 	return app_status;
 }
 
