@@ -795,7 +795,7 @@ static struct weft_worker *switch_to(struct weft_worker *w,
 	__atomic_store_n(&w->running, next, __ATOMIC_RELEASE);
 	__atomic_store_n(&w->switches, w->switches + 1, __ATOMIC_RELAXED);
 	/* Its own __thread variables, for a fiber that has them (tls.c). */
-	if (next && unlikely(next->tls != w->tls_cur) && next->tls)
+	if (next && unlikely(next->tls) && next->tls != w->tls_cur)
 		weft__tls_load(w, next->tls);
 	weft_san_leave(ssan, next ? &next->san : &w->loop_san, dying);
 	w = weft_ctx_switch(self ? &self->ctx : &w->loop_ctx,

@@ -102,6 +102,8 @@ struct weft_fiber {
 	uint8_t bound;			/* WEFT_BOUND */
 	uint32_t index;			/* stack index in its class */
 	uint32_t budget;		/* await points left before a yield */
+	void *tls;			/* its TLS copy (tls.c), or NULL; on
+					   the line switch_to() writes */
 	uint32_t heap_idx;		/* its timer's slot: timer_w's lock */
 	struct weft_worker *timer_w;	/* whose heap holds its timer */
 	void *top;			/* end of its stack slot */
@@ -116,7 +118,6 @@ struct weft_fiber {
 	uint64_t wait_seq;
 	unsigned int wait_nlocks;
 	struct weft_san san;
-	void *tls;			/* its TLS copy (tls.c), or NULL */
 	uint64_t fls_mask;		/* which fls[] slots are set */
 	void *fls[WEFT_KEYS_MAX];
 	char name[WEFT_NAME_MAX];

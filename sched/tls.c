@@ -176,19 +176,28 @@ void *weft__tls_alloc(void)
 	return area;
 }
 
+/* The block at @tp into @area, and back. */
+static void save(const char *tp, void *area)
+{
+	for (unsigned int i = 0; i < tls.n; i++)
+		memcpy((char *)area + tls.r[i].at, tp + tls.r[i].off,
+		       tls.r[i].len);
+}
+
+static void restore(char *tp, const void *area)
+{
+	for (unsigned int i = 0; i < tls.n; i++)
+		memcpy(tp + tls.r[i].off, (const char *)area + tls.r[i].at,
+		       tls.r[i].len);
+}
+
 /* On @w's thread: its block becomes @area's copy (NULL: nobody's). */
 void weft__tls_load(struct weft_worker *w, void *area)
 {
-	char *cur = w->tls_cur, *to = area;
-
-	for (unsigned int i = 0; i < tls.n; i++) {
-		const struct tls_region *r = &tls.r[i];
-
-		if (cur)
-			memcpy(cur + r->at, w->tp + r->off, r->len);
-		if (to)
-			memcpy(w->tp + r->off, to + r->at, r->len);
-	}
+	if (w->tls_cur)
+		save(w->tp, w->tls_cur);
+	if (area)
+		restore(w->tp, area);
 	w->tls_cur = area;
 }
 
@@ -206,9 +215,7 @@ void weft__tls_adopt(void *area, bool keep)
 	w->cur->tls = area;
 	if (keep) {
 		weft__tls_load(w, NULL);	/* the owner's copy, if any */
-		for (unsigned int i = 0; i < tls.n; i++)
-			memcpy((char *)area + tls.r[i].at,
-			       w->tp + tls.r[i].off, tls.r[i].len);
+		save(w->tp, area);
 		w->tls_cur = area;
 	} else if (w->tls_cur != area) {
 		weft__tls_load(w, area);
@@ -218,11 +225,8 @@ void weft__tls_adopt(void *area, bool keep)
 /* The calling thread's block takes @area's copy (no worker needed). */
 void weft__tls_put(const void *area)
 {
-	char *tp = __builtin_thread_pointer();
-
-	for (unsigned int i = 0; area && i < tls.n; i++)
-		memcpy(tp + tls.r[i].off, (const char *)area + tls.r[i].at,
-		       tls.r[i].len);
+	if (area)
+		restore(__builtin_thread_pointer(), area);
 }
 
 /* The running fiber is done with its area: the caller may free it. */

@@ -58,7 +58,7 @@ static int last_sig;
 static uint64_t sig_done;		/* handlers already acted on */
 
 /* Monitor thread: interrupt a waiter that takes the signal, else main. */
-static void interrupt_main(void)
+static void interrupt_waiter(void)
 {
 	struct shim_thread *t = main_thread;
 	int sig = __atomic_load_n(&last_sig, __ATOMIC_ACQUIRE);
@@ -128,7 +128,7 @@ int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 
 	if (!ours(sig))
 		return REAL(sigaction)(sig, act, old);
-	weft__monitor_hook = interrupt_main;
+	weft__monitor_hook = interrupt_waiter;
 	if (!act) {
 		r = REAL(sigaction)(sig, NULL, old);
 		if (!r && old && old->sa_sigaction == shim_handler)
@@ -384,7 +384,7 @@ struct sigw {
 	const sigset_t *set;
 	siginfo_t *info;
 	const struct timespec *tmo;
-	int kind;			/* 0 sigwait, 1 waitinfo, 2 timedwait */
+	bool timed;			/* sigtimedwait, else sigwait */
 	int ret, err;
 };
 
@@ -393,20 +393,13 @@ static void *sigw_call(void *arg)
 	struct sigw *s = arg;
 	int sig;
 
-	switch (s->kind) {
-	case 0:
+	if (s->timed) {
+		s->ret = REAL(sigtimedwait)(s->set, s->info, s->tmo);
+		s->err = errno;
+	} else {
 		s->ret = REAL(sigwait)(s->set, &sig);
 		if (!s->ret)
 			s->err = sig;	/* the signal, for sigwait's *sig */
-		break;
-	case 1:
-		s->ret = REAL(sigwaitinfo)(s->set, s->info);
-		s->err = errno;
-		break;
-	default:
-		s->ret = REAL(sigtimedwait)(s->set, s->info, s->tmo);
-		s->err = errno;
-		break;
 	}
 	return NULL;
 }
@@ -418,7 +411,7 @@ static int offload_sigw(struct sigw *s)
 
 int sigwait(const sigset_t *set, int *sig)
 {
-	struct sigw s = { .set = set, .kind = 0 };
+	struct sigw s = { .set = set };
 	int r;
 
 	if (!shim_fiber())
@@ -431,25 +424,11 @@ int sigwait(const sigset_t *set, int *sig)
 	return s.ret;
 }
 
-int sigwaitinfo(const sigset_t *set, siginfo_t *info)
-{
-	struct sigw s = { .set = set, .info = info, .kind = 1 };
-	int r;
-
-	if (!shim_fiber())
-		return REAL(sigwaitinfo)(set, info);
-	r = offload_sigw(&s);
-	if (r)
-		return shim_ret(r);
-	if (s.ret < 0)
-		errno = s.err;
-	return s.ret;
-}
-
 int sigtimedwait(const sigset_t *set, siginfo_t *info,
 		 const struct timespec *tmo)
 {
-	struct sigw s = { .set = set, .info = info, .tmo = tmo, .kind = 2 };
+	struct sigw s = { .set = set, .info = info, .tmo = tmo,
+			  .timed = true };
 	int r;
 
 	if (!shim_fiber())
@@ -460,6 +439,14 @@ int sigtimedwait(const sigset_t *set, siginfo_t *info,
 	if (s.ret < 0)
 		errno = s.err;
 	return s.ret;
+}
+
+/* sigtimedwait() without a timeout, as glibc defines it. */
+int sigwaitinfo(const sigset_t *set, siginfo_t *info)
+{
+	if (!shim_fiber())
+		return REAL(sigwaitinfo)(set, info);
+	return sigtimedwait(set, info, NULL);
 }
 
 /* pause(): until a handler runs (the main fiber), or forever. */
