@@ -9,7 +9,8 @@
  * readable with a mask that unblocks it: the signal can only arrive inside
  * the wait, whatever the timing. The waits have a 5 s timeout so that a
  * broken mask shows as "timed out" rather than a hang. Then: a thread
- * cancelled in ppoll, and two overlapping ppolls ending out of order.
+ * cancelled in ppoll, two overlapping ppolls ending out of order, and
+ * the sigwait family.
  */
 #define _GNU_SOURCE
 #include <poll.h>
@@ -35,6 +36,13 @@ static const char *result(int r, int err)
 	if (r < 0)
 		return errname(err);
 	return r ? "ready" : "timed out";
+}
+
+static void *send_usr2(void *arg)
+{
+	(void)arg;
+	CHECK_EQ(kill(getpid(), SIGUSR2), 0);
+	return NULL;
 }
 
 static void *send_usr1(void *arg)
@@ -198,6 +206,34 @@ static void test_overlapping_waits(const sigset_t *open)
 	}
 }
 
+/*
+ * sigwait, sigwaitinfo and sigtimedwait: a blocked SIGUSR2 made pending is
+ * taken (its handler does not run), and a timed wait with nothing pending
+ * fails with EAGAIN.
+ */
+static void test_sigwait_family(void)
+{
+	struct timespec tmo = { 0, 50 * 1000000L };
+	sigset_t usr2;
+	siginfo_t si;
+	int sig = 0, r;
+
+	sigemptyset(&usr2);
+	sigaddset(&usr2, SIGUSR2);
+	CHECK_EQ(sigprocmask(SIG_BLOCK, &usr2, NULL), 0);
+	CHECK_EQ(kill(getpid(), SIGUSR2), 0);
+	r = sigwait(&usr2, &sig);
+	printf("sigwait: %d, signal %s\n", r,
+	       sig == SIGUSR2 ? "SIGUSR2" : "another");
+	join(spawn(send_usr2, NULL));
+	r = sigwaitinfo(&usr2, &si);
+	printf("sigwaitinfo (sent by a thread): %s, si_signo %s\n",
+	       r == SIGUSR2 ? "SIGUSR2" : "another",
+	       si.si_signo == SIGUSR2 ? "SIGUSR2" : "another");
+	r = sigtimedwait(&usr2, &si, &tmo);
+	printf("sigtimedwait with nothing pending: %s\n", result(r, errno));
+}
+
 int main(void)
 {
 	struct sigaction sa = { .sa_handler = on_usr1 };
@@ -222,6 +258,7 @@ int main(void)
 	test_cancel_in_ppoll(&open);
 	test_overlapping_waits(&open);
 	test_ppoll(false, &open);	/* still works after all that */
+	test_sigwait_family();
 	printf("done\n");
 	return 0;
 }
